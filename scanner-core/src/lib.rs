@@ -11,3 +11,4 @@
 
 pub mod fs;
 pub mod model;
+pub mod time;

