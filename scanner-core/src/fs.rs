@@ -110,6 +110,9 @@ mod tests {
         assert_eq!(fs.list("var/lib/dpkg"), vec!["info", "status"]);
         assert_eq!(fs.list("var/lib/dpkg/info"), vec!["a.list", "b.list"]);
         assert_eq!(fs.list("nope"), Vec::<String>::new());
-        assert_eq!(fs.read("/var/lib/dpkg/status").unwrap().as_deref(), Some(&b"x"[..]));
+        assert_eq!(
+            fs.read("/var/lib/dpkg/status").unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
     }
 }

@@ -11,4 +11,5 @@
 
 pub mod fs;
 pub mod model;
+pub mod sbom;
 pub mod time;

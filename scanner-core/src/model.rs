@@ -212,8 +212,10 @@ pub struct Inventory {
 impl Inventory {
     /// Sorts packages and diagnostics into canonical order and removes exact duplicates.
     pub fn normalize(&mut self) {
-        self.packages.sort_by(|a, b| package_key(a).cmp(&package_key(b)));
-        self.packages.dedup_by(|a, b| package_key(a) == package_key(b));
+        self.packages
+            .sort_by(|a, b| package_key(a).cmp(&package_key(b)));
+        self.packages
+            .dedup_by(|a, b| package_key(a) == package_key(b));
         for p in &mut self.packages {
             p.files.sort();
             p.files.dedup();

@@ -1,0 +1,465 @@
+//! SPDX 2.3 JSON.
+//!
+//! Packages only: the subject (purpose `CONTAINER` for images, `ARCHIVE` for a layer tarball, `OTHER`
+//! for a directory), an `OPERATING-SYSTEM` package for the distro, and one package per inventory
+//! package with `filesAnalyzed: false` (files are not listed, which keeps documents for large images
+//! under BuildKit's 40 MiB limit). Relationships: the document `DESCRIBES` the subject, the subject
+//! `CONTAINS` the OS and every package, packages `DEPENDS_ON` what
+//! [`graph::resolve`](super::graph::resolve) finds.
+//!
+//! Identifiers are derived from content: a package's SPDXID ends in a prefix of the SHA-256 of its
+//! canonical JSON, and the `documentNamespace` ends in a UUID derived from the document rendered
+//! without it. License strings that are valid SPDX expressions go into `licenseDeclared` as they are
+//! (AND-joined); any other string becomes a `LicenseRef-` with a `hasExtractedLicensingInfos` entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Map, Value};
+
+use super::cyclonedx::is_web_url;
+use super::license::classify;
+use super::{content_uuid, known_checksum, pretty, rfc3339, sanitize, Catalog};
+use crate::model::{Distro, Package, ScanReport, SourceKind, Subject};
+use crate::sbom::purl::image_purl;
+
+const NOASSERTION: &str = "NOASSERTION";
+
+/// Renders `report` as an SPDX 2.3 JSON document (pretty, trailing newline, byte-stable).
+pub fn to_spdx_json(report: &ScanReport) -> Vec<u8> {
+    let catalog = Catalog::new(report);
+    let unnamed = document(report, &catalog, None);
+    let uuid = content_uuid(&pretty(&unnamed));
+    let name = document_name(&report.subject);
+    let namespace = format!("https://stella-ops.org/spdxdocs/{}-{uuid}", sanitize(&name));
+    pretty(&document(report, &catalog, Some(&namespace)))
+}
+
+fn document_name(subject: &Subject) -> String {
+    if subject.name.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        subject.name.clone()
+    }
+}
+
+fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>) -> Value {
+    let created = rfc3339(report.created);
+    let tool = format!("Tool: {}-{}", report.tool.name, report.tool.version);
+    let subject_id = subject_id(&report.subject);
+    let os = report
+        .inventory
+        .distro
+        .as_ref()
+        .filter(|d| !d.id.is_empty());
+
+    let license_refs = license_refs(catalog.entries.iter().map(|e| e.package));
+    let ids: Vec<String> = catalog
+        .entries
+        .iter()
+        .map(|e| {
+            let ty = e.package.kind.map_or("unknown", |k| k.purl_type());
+            let short = e.content_hash.get(..16).unwrap_or(&e.content_hash);
+            format!("SPDXRef-Package-{ty}-{}-{short}", sanitize(&e.package.name))
+        })
+        .collect();
+
+    let mut packages = vec![subject_package(&report.subject, &subject_id)];
+    let mut relationships: Vec<(String, &str, String)> = Vec::new();
+    if let Some(d) = os {
+        packages.push(os_package(d));
+        relationships.push((subject_id.clone(), "CONTAINS", os_id(d)));
+    }
+    for (entry, id) in catalog.entries.iter().zip(&ids) {
+        let purl = entry.purl.as_deref();
+        packages.push(package(
+            entry.package,
+            id,
+            purl,
+            &license_refs,
+            &tool,
+            &created,
+        ));
+        relationships.push((subject_id.clone(), "CONTAINS", id.clone()));
+        for dep in entry.depends.iter().filter_map(|&i| ids.get(i)) {
+            relationships.push((id.clone(), "DEPENDS_ON", dep.clone()));
+        }
+    }
+    relationships.sort();
+    relationships.dedup();
+    let relationships: Vec<Value> =
+        std::iter::once(("SPDXRef-DOCUMENT".to_owned(), "DESCRIBES", subject_id))
+            .chain(relationships)
+            .map(|(a, ty, b)| {
+                json!({
+                    "spdxElementId": a,
+                    "relationshipType": ty,
+                    "relatedSpdxElement": b,
+                })
+            })
+            .collect();
+
+    let mut doc = Map::new();
+    doc.insert("spdxVersion".into(), "SPDX-2.3".into());
+    doc.insert("dataLicense".into(), "CC0-1.0".into());
+    doc.insert("SPDXID".into(), "SPDXRef-DOCUMENT".into());
+    doc.insert("name".into(), document_name(&report.subject).into());
+    if let Some(ns) = namespace {
+        doc.insert("documentNamespace".into(), ns.into());
+    }
+    doc.insert(
+        "creationInfo".into(),
+        json!({
+            "created": created,
+            "creators": [tool, "Organization: Stella Ops"],
+            "licenseListVersion": spdx::identifiers::VERSION,
+        }),
+    );
+    doc.insert("packages".into(), packages.into());
+    doc.insert("relationships".into(), relationships.into());
+    if !license_refs.is_empty() {
+        let infos: Vec<Value> = license_refs
+            .iter()
+            .map(|(name, id)| {
+                json!({
+                    "licenseId": id,
+                    "extractedText": format!("The license info found in the package meta data is: {name}"),
+                    "name": name,
+                })
+            })
+            .collect();
+        doc.insert("hasExtractedLicensingInfos".into(), infos.into());
+    }
+    Value::Object(doc)
+}
+
+/// `LicenseRef-` ids for every license string that is not valid SPDX, keyed by the string. Ids are
+/// the sanitised string; when two strings sanitise alike, the later (in sort order) gets a hash suffix.
+fn license_refs<'a>(packages: impl Iterator<Item = &'a Package>) -> BTreeMap<String, String> {
+    let names: BTreeSet<&str> = packages
+        .flat_map(|p| p.licenses.iter())
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty() && classify(s).expression().is_none())
+        .collect();
+    let mut taken = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let mut id = format!("LicenseRef-{}", sanitize(name));
+        if taken.contains(&id) {
+            let hash = crate::model::Digest::sha256_of(name.as_bytes());
+            id = format!("{id}-{}", hash.hex().get(..8).unwrap_or_default());
+        }
+        taken.insert(id.clone());
+        out.insert(name.to_owned(), id);
+    }
+    out
+}
+
+/// `licenseDeclared`: the package's licenses, each as its SPDX expression or `LicenseRef-`,
+/// AND-joined; `NOASSERTION` when none are stated.
+fn declared_license(p: &Package, refs: &BTreeMap<String, String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for raw in p
+        .licenses
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        let part = match classify(raw).expression() {
+            Some(e) => e.to_owned(),
+            None => match refs.get(raw) {
+                Some(id) => id.clone(),
+                None => continue,
+            },
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    match parts.as_slice() {
+        [] => NOASSERTION.to_owned(),
+        [one] => one.clone(),
+        many => many
+            .iter()
+            .map(|e| {
+                if e.contains(' ') {
+                    format!("({e})")
+                } else {
+                    e.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    }
+}
+
+fn subject_id(subject: &Subject) -> String {
+    let kind = match subject.kind {
+        SourceKind::Image => "Image",
+        SourceKind::Layer => "Layer",
+        SourceKind::Directory => "Directory",
+    };
+    format!("SPDXRef-{kind}-{}", sanitize(&subject.name))
+}
+
+fn os_id(distro: &Distro) -> String {
+    match &distro.version {
+        Some(v) => format!(
+            "SPDXRef-OperatingSystem-{}-{}",
+            sanitize(&distro.id),
+            sanitize(v)
+        ),
+        None => format!("SPDXRef-OperatingSystem-{}", sanitize(&distro.id)),
+    }
+}
+
+fn purl_ref(purl: &str) -> Value {
+    json!([{
+        "referenceCategory": "PACKAGE-MANAGER",
+        "referenceType": "purl",
+        "referenceLocator": purl,
+    }])
+}
+
+fn subject_package(subject: &Subject, id: &str) -> Value {
+    let mut p = Map::new();
+    p.insert("name".into(), document_name(subject).into());
+    p.insert("SPDXID".into(), id.into());
+    let version = subject
+        .version
+        .clone()
+        .or_else(|| subject.manifest_digest.as_ref().map(|d| d.0.clone()));
+    if let Some(v) = version {
+        p.insert("versionInfo".into(), v.into());
+    }
+    p.insert("downloadLocation".into(), NOASSERTION.into());
+    p.insert("filesAnalyzed".into(), false.into());
+    if let Some(d) = &subject.manifest_digest {
+        if d.0.starts_with("sha256:") {
+            let checksum = crate::model::Checksum {
+                algorithm: "SHA-256".into(),
+                value: d.hex().into(),
+            };
+            if let Some((_, Some(alg), value)) = known_checksum(&checksum) {
+                p.insert(
+                    "checksums".into(),
+                    json!([{ "algorithm": alg, "checksumValue": value }]),
+                );
+            }
+        }
+    }
+    p.insert("licenseConcluded".into(), NOASSERTION.into());
+    p.insert("licenseDeclared".into(), NOASSERTION.into());
+    p.insert("copyrightText".into(), NOASSERTION.into());
+    if let Some(purl) = image_purl(subject) {
+        p.insert("externalRefs".into(), purl_ref(&purl.to_string()));
+    }
+    let purpose = match subject.kind {
+        SourceKind::Image => "CONTAINER",
+        SourceKind::Layer => "ARCHIVE",
+        SourceKind::Directory => "OTHER",
+    };
+    p.insert("primaryPackagePurpose".into(), purpose.into());
+    Value::Object(p)
+}
+
+fn os_package(distro: &Distro) -> Value {
+    let mut p = Map::new();
+    p.insert("name".into(), distro.id.clone().into());
+    p.insert("SPDXID".into(), os_id(distro).into());
+    if let Some(v) = &distro.version {
+        p.insert("versionInfo".into(), v.clone().into());
+    }
+    p.insert("downloadLocation".into(), NOASSERTION.into());
+    p.insert("filesAnalyzed".into(), false.into());
+    if let Some(url) = distro.home_url.as_deref().filter(|u| is_web_url(u)) {
+        p.insert("homepage".into(), url.into());
+    }
+    p.insert("licenseConcluded".into(), NOASSERTION.into());
+    p.insert("licenseDeclared".into(), NOASSERTION.into());
+    p.insert("copyrightText".into(), NOASSERTION.into());
+    if let Some(pretty) = &distro.pretty_name {
+        p.insert("description".into(), pretty.clone().into());
+    }
+    p.insert("primaryPackagePurpose".into(), "OPERATING-SYSTEM".into());
+    Value::Object(p)
+}
+
+/// `Person: Name (email)` / `Organization: …` from a `Name <email>` maintainer; a vendor is always
+/// an organisation, and so is a maintainer that names a team or list.
+fn supplier(p: &Package) -> String {
+    if let Some(vendor) = p.vendor.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        return format!("Organization: {}", actor(vendor));
+    }
+    let Some(m) = p
+        .maintainer
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    else {
+        return NOASSERTION.to_owned();
+    };
+    let lower = m.to_ascii_lowercase();
+    let is_org = [
+        "team",
+        "maintainers",
+        "project",
+        "developers",
+        "lists.",
+        "group",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    format!(
+        "{}: {}",
+        if is_org { "Organization" } else { "Person" },
+        actor(m)
+    )
+}
+
+/// `Name <email>` → `Name (email)`, the SPDX actor spelling; newlines are flattened.
+fn actor(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match flat.rsplit_once('<') {
+        Some((name, rest)) => match rest.split_once('>') {
+            Some((email, _)) => format!("{} ({})", name.trim(), email.trim()),
+            None => flat.trim().to_owned(),
+        },
+        None => flat.trim().to_owned(),
+    }
+}
+
+fn package(
+    p: &Package,
+    id: &str,
+    purl: Option<&str>,
+    refs: &BTreeMap<String, String>,
+    tool: &str,
+    created: &str,
+) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), p.name.clone().into());
+    o.insert("SPDXID".into(), id.into());
+    if !p.version.is_empty() {
+        o.insert("versionInfo".into(), p.version.clone().into());
+    }
+    o.insert("supplier".into(), supplier(p).into());
+    o.insert("downloadLocation".into(), NOASSERTION.into());
+    o.insert("filesAnalyzed".into(), false.into());
+    let mut checksums: Vec<(&str, String)> = p
+        .checksums
+        .iter()
+        .filter_map(known_checksum)
+        .filter_map(|(_, alg, v)| alg.map(|a| (a, v)))
+        .collect();
+    checksums.sort();
+    checksums.dedup();
+    if !checksums.is_empty() {
+        let checksums: Vec<Value> = checksums
+            .into_iter()
+            .map(|(a, v)| json!({ "algorithm": a, "checksumValue": v }))
+            .collect();
+        o.insert("checksums".into(), checksums.into());
+    }
+    if let Some(url) = p.homepage.as_deref().filter(|u| is_web_url(u)) {
+        o.insert("homepage".into(), url.into());
+    }
+    let source_info = match (&p.layer, p.found_in.is_empty()) {
+        (Some(l), false) => Some(format!(
+            "acquired package info from layer {}: {}",
+            l.diff_id, p.found_in
+        )),
+        (Some(l), true) => Some(format!("acquired package info from layer {}", l.diff_id)),
+        (None, false) => Some(format!("acquired package info from {}", p.found_in)),
+        (None, true) => None,
+    };
+    if let Some(s) = source_info {
+        o.insert("sourceInfo".into(), s.into());
+    }
+    o.insert("licenseConcluded".into(), NOASSERTION.into());
+    o.insert("licenseDeclared".into(), declared_license(p, refs).into());
+    o.insert("copyrightText".into(), NOASSERTION.into());
+    if let Some(purl) = purl {
+        o.insert("externalRefs".into(), purl_ref(purl));
+    }
+    o.insert("primaryPackagePurpose".into(), "LIBRARY".into());
+    if let Some(l) = &p.layer {
+        o.insert(
+            "annotations".into(),
+            json!([{
+                "annotator": tool,
+                "annotationDate": created,
+                "annotationType": "OTHER",
+                "comment": format!("stella:layer:diffID={}", l.diff_id),
+            }]),
+        );
+    }
+    Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_table() {
+        assert_eq!(
+            actor("Jane Doe <jane@example.org>"),
+            "Jane Doe (jane@example.org)"
+        );
+        assert_eq!(actor("Natanael Copa"), "Natanael Copa");
+        assert_eq!(actor("Odd <unterminated"), "Odd <unterminated");
+    }
+
+    #[test]
+    fn supplier_table() {
+        let mut p = Package::default();
+        assert_eq!(supplier(&p), "NOASSERTION");
+        p.maintainer = Some("GNU Libc Maintainers <debian-glibc@lists.debian.org>".into());
+        assert_eq!(
+            supplier(&p),
+            "Organization: GNU Libc Maintainers (debian-glibc@lists.debian.org)"
+        );
+        p.maintainer = Some("Jane Doe <jane@example.org>".into());
+        assert_eq!(supplier(&p), "Person: Jane Doe (jane@example.org)");
+        p.vendor = Some("Red Hat, Inc.".into());
+        assert_eq!(supplier(&p), "Organization: Red Hat, Inc.");
+    }
+
+    #[test]
+    fn declared_license_table() {
+        let p = Package {
+            licenses: vec![
+                "GPL-2+".into(),
+                "GPL-2.0-or-later".into(),
+                "MIT OR Apache-2.0".into(),
+                "public domain".into(),
+            ],
+            ..Package::default()
+        };
+        let refs = license_refs(std::iter::once(&p));
+        assert_eq!(
+            declared_license(&p, &refs),
+            "GPL-2.0-or-later AND (MIT OR Apache-2.0) AND LicenseRef-public-domain"
+        );
+        assert_eq!(declared_license(&Package::default(), &refs), "NOASSERTION");
+    }
+
+    #[test]
+    fn license_ref_collisions_get_a_suffix() {
+        let p = Package {
+            licenses: vec!["public domain".into(), "public-domain".into()],
+            ..Package::default()
+        };
+        let refs = license_refs(std::iter::once(&p));
+        assert_eq!(refs.len(), 2);
+        let ids: BTreeSet<&String> = refs.values().collect();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(
+            refs.get("public domain").map(String::as_str),
+            Some("LicenseRef-public-domain")
+        );
+    }
+}
