@@ -133,38 +133,11 @@ fn content_uuid(bytes: &[u8]) -> String {
 }
 
 /// RFC 3339 UTC (`1970-01-01T00:00:00Z`) for seconds since the Unix epoch, clamped to years
-/// 0000–9999 so that the result is always a valid timestamp.
+/// 0000–9999 so that the result is always a valid timestamp whatever the input says.
 pub fn rfc3339(secs: i64) -> String {
     const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
-    let secs = secs.clamp(MIN, MAX);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → proleptic Gregorian (year, month, day). Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    crate::time::format_rfc3339(secs.clamp(MIN, MAX))
 }
 
 /// Keeps letters, digits, `.` and `-`; everything else becomes `-`.
