@@ -46,6 +46,51 @@ fn is_single_listed_id(expr: &str) -> bool {
 
 /// The canonical SPDX expression for `raw`, or `None` when some part has no exact SPDX meaning.
 fn to_spdx(raw: &str) -> Option<String> {
+    build(raw, &mut |_| None)
+}
+
+/// The names in `raw` that SPDX does not know, for `LicenseRef-`s: the unknown words when the rest
+/// is a valid expression around them (`GPL-1+ or Artistic` → `Artistic`), else the whole string
+/// (`Public Domain`, `GPL-2+ with OpenSSL exception`). Empty when `raw` is valid SPDX.
+pub fn unknown_names(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    if raw.is_empty() || to_spdx(raw).is_some() {
+        return Vec::new();
+    }
+    let mut words = Vec::new();
+    let placeholder = &mut |w: &str| {
+        words.push(w.to_owned());
+        Some("LicenseRef-unknown".to_owned())
+    };
+    if build(raw, placeholder).is_some() {
+        words.sort();
+        words.dedup();
+        words
+    } else {
+        vec![raw.to_owned()]
+    }
+}
+
+/// The SPDX expression for `raw` with every name from [`unknown_names`] replaced by `license_ref(name)`
+/// (which must return a `LicenseRef-…` id). `None` when `raw` is empty or a name has no id.
+pub fn expression_with_refs(
+    raw: &str,
+    license_ref: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let names = unknown_names(raw);
+    if names.iter().any(|n| n == raw) {
+        return license_ref(raw);
+    }
+    build(raw, &mut |w| license_ref(w))
+}
+
+/// Maps words to SPDX ids and operators, asking `unknown` for words that are not licenses, and
+/// accepts the result only if the `spdx` crate parses it strictly.
+fn build(raw: &str, unknown: &mut dyn FnMut(&str) -> Option<String>) -> Option<String> {
     let mut out: Vec<String> = Vec::new();
     let mut after_with = false;
     for token in tokens(raw) {
@@ -59,7 +104,10 @@ fn to_spdx(raw: &str) -> Option<String> {
                 continue;
             }
             t if after_with => exception_id(t)?,
-            t => license_id(t)?,
+            t => match license_id(t) {
+                Some(id) => id,
+                None => unknown(t)?,
+            },
         };
         after_with = false;
         out.push(mapped);
@@ -178,6 +226,35 @@ fn exception_id(word: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_table() {
+        let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert_eq!(unknown_names("MIT"), v(&[]));
+        assert_eq!(unknown_names(""), v(&[]));
+        assert_eq!(unknown_names("public-domain"), v(&["public-domain"]));
+        assert_eq!(unknown_names("GPL-1+ or Artistic"), v(&["Artistic"]));
+        assert_eq!(
+            unknown_names("Foo and (Bar or MIT) and Foo"),
+            v(&["Bar", "Foo"])
+        );
+        assert_eq!(unknown_names("Public Domain"), v(&["Public Domain"]));
+        assert_eq!(
+            unknown_names("GPL-2+ with OpenSSL exception"),
+            v(&["GPL-2+ with OpenSSL exception"])
+        );
+        let r = |n: &str| Some(format!("LicenseRef-{}", n.replace(' ', "-")));
+        assert_eq!(
+            expression_with_refs("GPL-1+ or Artistic", r).as_deref(),
+            Some("GPL-1.0-or-later OR LicenseRef-Artistic")
+        );
+        assert_eq!(
+            expression_with_refs("Public Domain", r).as_deref(),
+            Some("LicenseRef-Public-Domain")
+        );
+        assert_eq!(expression_with_refs("Expat", r).as_deref(), Some("MIT"));
+        assert_eq!(expression_with_refs(" ", r), None);
+    }
 
     #[test]
     fn classify_table() {

@@ -9,15 +9,17 @@
 //!
 //! Identifiers are derived from content: a package's SPDXID ends in a prefix of the SHA-256 of its
 //! canonical JSON, and the `documentNamespace` ends in a UUID derived from the document rendered
-//! without it. License strings that are valid SPDX expressions go into `licenseDeclared` as they are
-//! (AND-joined); any other string becomes a `LicenseRef-` with a `hasExtractedLicensingInfos` entry.
+//! without it. `licenseDeclared` AND-joins the package's license strings as SPDX expressions; a name
+//! SPDX does not know (a word inside an otherwise valid expression, such as `Artistic` in
+//! `GPL-1+ or Artistic`, else the whole string) becomes a `LicenseRef-` with a
+//! `hasExtractedLicensingInfos` entry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
 use super::cyclonedx::is_web_url;
-use super::license::classify;
+use super::license::{expression_with_refs, unknown_names};
 use super::{content_uuid, known_checksum, pretty, rfc3339, sanitize, Catalog};
 use crate::model::{Distro, Package, ScanReport, SourceKind, Subject};
 use crate::sbom::purl::image_purl;
@@ -111,7 +113,7 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
         json!({
             "created": created,
             "creators": [tool, "Organization: Stella Ops"],
-            "licenseListVersion": spdx::identifiers::VERSION,
+            "licenseListVersion": license_list_version(),
         }),
     );
     doc.insert("packages".into(), packages.into());
@@ -132,44 +134,44 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
     Value::Object(doc)
 }
 
-/// `LicenseRef-` ids for every license string that is not valid SPDX, keyed by the string. Ids are
-/// the sanitised string; when two strings sanitise alike, the later (in sort order) gets a hash suffix.
+/// The SPDX license list our ids come from, as SPDX 2.3 spells it: `MAJOR.MINOR` (`3.29`).
+fn license_list_version() -> String {
+    let mut parts = spdx::identifiers::VERSION.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => spdx::identifiers::VERSION.to_owned(),
+    }
+}
+
+/// `LicenseRef-` ids for every license name that SPDX does not know (see
+/// [`unknown_names`]), keyed by the name. Ids are the sanitised name; when two names sanitise alike,
+/// the later (in sort order) gets a hash suffix.
 fn license_refs<'a>(packages: impl Iterator<Item = &'a Package>) -> BTreeMap<String, String> {
-    let names: BTreeSet<&str> = packages
+    let names: BTreeSet<String> = packages
         .flat_map(|p| p.licenses.iter())
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty() && classify(s).expression().is_none())
+        .flat_map(|s| unknown_names(s))
         .collect();
     let mut taken = BTreeSet::new();
     let mut out = BTreeMap::new();
     for name in names {
-        let mut id = format!("LicenseRef-{}", sanitize(name));
+        let mut id = format!("LicenseRef-{}", sanitize(&name));
         if taken.contains(&id) {
             let hash = crate::model::Digest::sha256_of(name.as_bytes());
             id = format!("{id}-{}", hash.hex().get(..8).unwrap_or_default());
         }
         taken.insert(id.clone());
-        out.insert(name.to_owned(), id);
+        out.insert(name, id);
     }
     out
 }
 
-/// `licenseDeclared`: the package's licenses, each as its SPDX expression or `LicenseRef-`,
-/// AND-joined; `NOASSERTION` when none are stated.
+/// `licenseDeclared`: the package's licenses, each as its SPDX expression with `LicenseRef-`s for
+/// unknown names, AND-joined; `NOASSERTION` when none are stated.
 fn declared_license(p: &Package, refs: &BTreeMap<String, String>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for raw in p
-        .licenses
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
-        let part = match classify(raw).expression() {
-            Some(e) => e.to_owned(),
-            None => match refs.get(raw) {
-                Some(id) => id.clone(),
-                None => continue,
-            },
+    for raw in &p.licenses {
+        let Some(part) = expression_with_refs(raw, |name| refs.get(name).cloned()) else {
+            continue;
         };
         if !parts.contains(&part) {
             parts.push(part);
@@ -436,13 +438,15 @@ mod tests {
                 "GPL-2.0-or-later".into(),
                 "MIT OR Apache-2.0".into(),
                 "public domain".into(),
+                "GPL-1+ or Artistic".into(),
             ],
             ..Package::default()
         };
         let refs = license_refs(std::iter::once(&p));
         assert_eq!(
             declared_license(&p, &refs),
-            "GPL-2.0-or-later AND (MIT OR Apache-2.0) AND LicenseRef-public-domain"
+            "GPL-2.0-or-later AND (MIT OR Apache-2.0) AND LicenseRef-public-domain AND \
+             (GPL-1.0-or-later OR LicenseRef-Artistic)"
         );
         assert_eq!(declared_license(&Package::default(), &refs), "NOASSERTION");
     }
