@@ -45,16 +45,18 @@ fn is_single_listed_id(expr: &str) -> bool {
 }
 
 /// The canonical SPDX expression for `raw`, or `None` when some part has no exact SPDX meaning.
+/// `LicenseRef-`s are valid here (CycloneDX needs no declaration for them).
 fn to_spdx(raw: &str) -> Option<String> {
-    build(raw, &mut |_| None)
+    build(raw, true, &mut |_| None)
 }
 
-/// The names in `raw` that SPDX does not know, for `LicenseRef-`s: the unknown words when the rest
-/// is a valid expression around them (`GPL-1+ or Artistic` → `Artistic`), else the whole string
-/// (`Public Domain`, `GPL-2+ with OpenSSL exception`). Empty when `raw` is valid SPDX.
+/// The names in `raw` that an SPDX document must declare as `LicenseRef-`s: the words that are not
+/// on the SPDX list (including stated `LicenseRef-…`s) when the rest is a valid expression around
+/// them (`GPL-1+ or Artistic` → `Artistic`), else the whole string (`Public Domain`,
+/// `GPL-2+ with OpenSSL exception`). Empty when `raw` uses listed ids only.
 pub fn unknown_names(raw: &str) -> Vec<String> {
     let raw = raw.trim();
-    if raw.is_empty() || to_spdx(raw).is_some() {
+    if raw.is_empty() {
         return Vec::new();
     }
     let mut words = Vec::new();
@@ -62,7 +64,7 @@ pub fn unknown_names(raw: &str) -> Vec<String> {
         words.push(w.to_owned());
         Some("LicenseRef-unknown".to_owned())
     };
-    if build(raw, placeholder).is_some() {
+    if build(raw, false, placeholder).is_some() {
         words.sort();
         words.dedup();
         words
@@ -85,12 +87,17 @@ pub fn expression_with_refs(
     if names.iter().any(|n| n == raw) {
         return license_ref(raw);
     }
-    build(raw, &mut |w| license_ref(w))
+    build(raw, false, &mut |w| license_ref(w))
 }
 
-/// Maps words to SPDX ids and operators, asking `unknown` for words that are not licenses, and
-/// accepts the result only if the `spdx` crate parses it strictly.
-fn build(raw: &str, unknown: &mut dyn FnMut(&str) -> Option<String>) -> Option<String> {
+/// Maps words to SPDX ids and operators, asking `unknown` for words that are not listed licenses
+/// (and for `LicenseRef-`/`DocumentRef-` words unless `refs_valid`), and accepts the result only if
+/// the `spdx` crate parses it strictly.
+fn build(
+    raw: &str,
+    refs_valid: bool,
+    unknown: &mut dyn FnMut(&str) -> Option<String>,
+) -> Option<String> {
     let mut out: Vec<String> = Vec::new();
     let mut after_with = false;
     for token in tokens(raw) {
@@ -104,6 +111,13 @@ fn build(raw: &str, unknown: &mut dyn FnMut(&str) -> Option<String>) -> Option<S
                 continue;
             }
             t if after_with => exception_id(t)?,
+            t if t.starts_with("LicenseRef-") || t.starts_with("DocumentRef-") => {
+                if refs_valid {
+                    t.to_owned()
+                } else {
+                    unknown(t)?
+                }
+            }
             t => match license_id(t) {
                 Some(id) => id,
                 None => unknown(t)?,
@@ -158,9 +172,6 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// Maps one license word to an SPDX identifier (possibly with `+`), or `None`.
 fn license_id(word: &str) -> Option<String> {
-    if word.starts_with("LicenseRef-") || word.starts_with("DocumentRef-") {
-        return Some(word.to_owned());
-    }
     if let Some(id) = gnu_id(word) {
         return Some(id);
     }
@@ -239,6 +250,10 @@ mod tests {
             v(&["Bar", "Foo"])
         );
         assert_eq!(unknown_names("Public Domain"), v(&["Public Domain"]));
+        assert_eq!(
+            unknown_names("MIT OR LicenseRef-Foo"),
+            v(&["LicenseRef-Foo"])
+        );
         assert_eq!(
             unknown_names("GPL-2+ with OpenSSL exception"),
             v(&["GPL-2+ with OpenSSL exception"])

@@ -134,7 +134,7 @@ fn content_uuid(bytes: &[u8]) -> String {
 
 /// RFC 3339 UTC (`1970-01-01T00:00:00Z`) for seconds since the Unix epoch, clamped to years
 /// 0000–9999 so that the result is always a valid timestamp whatever the input says.
-pub fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
     crate::time::format_rfc3339(secs.clamp(MIN, MAX))

@@ -120,7 +120,7 @@ fn distro_qualifier(distro: &Distro) -> String {
     }
 }
 
-/// The purl of an OS package, or `None` for a package without a kind.
+/// The purl of an OS package, or `None` for a package without a kind or name.
 ///
 /// * deb: `pkg:deb/<distro id, default debian>/<name>@<version incl. epoch>?arch=…&distro=<id>-<ver>`
 /// * apk: `pkg:apk/<distro id, default alpine>/<name>@<version>?arch=…&distro=<id>-<ver>`
@@ -128,6 +128,9 @@ fn distro_qualifier(distro: &Distro) -> String {
 ///   no distro is known, `epoch` whenever the header states one (also `0`).
 pub fn package_purl(package: &Package, distro: Option<&Distro>) -> Option<Purl> {
     let kind = package.kind?;
+    if package.name.is_empty() {
+        return None;
+    }
     let distro = distro.filter(|d| !d.id.is_empty());
     let namespace = match (kind, distro) {
         (_, Some(d)) => d.id.to_ascii_lowercase(),

@@ -144,8 +144,8 @@ fn license_list_version() -> String {
 }
 
 /// `LicenseRef-` ids for every license name that SPDX does not know (see
-/// [`unknown_names`]), keyed by the name. Ids are the sanitised name; when two names sanitise alike,
-/// the later (in sort order) gets a hash suffix.
+/// [`unknown_names`]), keyed by the name. Ids are the sanitised name (a stated `LicenseRef-` keeps
+/// its own); when two names give the same id, the later (in sort order) gets a hash suffix.
 fn license_refs<'a>(packages: impl Iterator<Item = &'a Package>) -> BTreeMap<String, String> {
     let names: BTreeSet<String> = packages
         .flat_map(|p| p.licenses.iter())
@@ -154,7 +154,12 @@ fn license_refs<'a>(packages: impl Iterator<Item = &'a Package>) -> BTreeMap<Str
     let mut taken = BTreeSet::new();
     let mut out = BTreeMap::new();
     for name in names {
-        let mut id = format!("LicenseRef-{}", sanitize(&name));
+        // A stated `LicenseRef-…` keeps its id; anything else is sanitised into one.
+        let mut id = if name.starts_with("LicenseRef-") && sanitize(&name) == name {
+            name.clone()
+        } else {
+            format!("LicenseRef-{}", sanitize(&name))
+        };
         if taken.contains(&id) {
             let hash = crate::model::Digest::sha256_of(name.as_bytes());
             id = format!("{id}-{}", hash.hex().get(..8).unwrap_or_default());
@@ -287,17 +292,16 @@ fn os_package(distro: &Distro) -> Value {
 }
 
 /// `Person: Name (email)` / `Organization: …` from a `Name <email>` maintainer; a vendor is always
-/// an organisation, and so is a maintainer that names a team or list.
+/// an organisation, and so is a maintainer that names a team or list. `NOASSERTION` when neither
+/// gives a name.
 fn supplier(p: &Package) -> String {
-    if let Some(vendor) = p.vendor.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        return format!("Organization: {}", actor(vendor));
+    if let Some(vendor) = p.vendor.as_deref().and_then(actor) {
+        return format!("Organization: {vendor}");
     }
-    let Some(m) = p
-        .maintainer
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-    else {
+    let Some(m) = p.maintainer.as_deref() else {
+        return NOASSERTION.to_owned();
+    };
+    let Some(name) = actor(m) else {
         return NOASSERTION.to_owned();
     };
     let lower = m.to_ascii_lowercase();
@@ -311,25 +315,28 @@ fn supplier(p: &Package) -> String {
     ]
     .iter()
     .any(|w| lower.contains(w));
-    format!(
-        "{}: {}",
-        if is_org { "Organization" } else { "Person" },
-        actor(m)
-    )
+    format!("{}: {name}", if is_org { "Organization" } else { "Person" })
 }
 
-/// `Name <email>` → `Name (email)`, the SPDX actor spelling; newlines are flattened.
-fn actor(s: &str) -> String {
+/// `Name <email>` → `Name (email)`, the SPDX actor spelling, with control characters flattened;
+/// just the email when there is no name; `None` when there is neither.
+fn actor(s: &str) -> Option<String> {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    match flat.rsplit_once('<') {
+    let (name, email) = match flat.rsplit_once('<') {
         Some((name, rest)) => match rest.split_once('>') {
-            Some((email, _)) => format!("{} ({})", name.trim(), email.trim()),
-            None => flat.trim().to_owned(),
+            Some((email, _)) => (name.trim(), email.trim()),
+            None => (flat.trim(), ""),
         },
-        None => flat.trim().to_owned(),
+        None => (flat.trim(), ""),
+    };
+    match (name.is_empty(), email.is_empty()) {
+        (false, false) => Some(format!("{name} ({email})")),
+        (false, true) => Some(name.to_owned()),
+        (true, false) => Some(email.to_owned()),
+        (true, true) => None,
     }
 }
 
@@ -407,12 +414,16 @@ mod tests {
 
     #[test]
     fn actor_table() {
+        let a = |s: &str| actor(s);
         assert_eq!(
-            actor("Jane Doe <jane@example.org>"),
-            "Jane Doe (jane@example.org)"
+            a("Jane Doe <jane@example.org>").as_deref(),
+            Some("Jane Doe (jane@example.org)")
         );
-        assert_eq!(actor("Natanael Copa"), "Natanael Copa");
-        assert_eq!(actor("Odd <unterminated"), "Odd <unterminated");
+        assert_eq!(a("Natanael Copa").as_deref(), Some("Natanael Copa"));
+        assert_eq!(a("Odd <unterminated").as_deref(), Some("Odd <unterminated"));
+        assert_eq!(a("<only@mail>").as_deref(), Some("only@mail"));
+        assert_eq!(a(" <> "), None);
+        assert_eq!(a("\n"), None);
     }
 
     #[test]

@@ -296,3 +296,84 @@ pub fn empty_directory() -> ScanReport {
         },
     }
 }
+
+/// Strings a hostile or broken image can put in a package database: writers must neither panic nor
+/// produce an invalid document.
+pub fn hostile() -> ScanReport {
+    let weird = Package {
+        kind: Some(PackageKind::Deb),
+        name: "Ünïcode pkg\n\u{0}".into(),
+        version: "1:2@3+4~5 /?#&=".into(),
+        arch: Some(String::new()),
+        licenses: strings(&[
+            "",
+            "AND",
+            "(",
+            "MIT OR",
+            "LicenseRef-ok",
+            "GPL-2+ AND",
+            "((MIT))",
+            "€",
+        ]),
+        maintainer: Some("<>".into()),
+        homepage: Some("javascript:alert(1)".into()),
+        depends: strings(&["Ünïcode pkg\n\u{0}", "", " ", ":any"]),
+        provides: strings(&["", ":native"]),
+        checksums: vec![Checksum {
+            algorithm: "SHA-3000".into(),
+            value: "00".into(),
+        }],
+        found_in: String::new(),
+        ..Package::default()
+    };
+    let unnamed = Package {
+        kind: None,
+        ..Package::default()
+    };
+    let big_epoch = Package {
+        kind: Some(PackageKind::Rpm),
+        name: "x".into(),
+        version: "1-1".into(),
+        epoch: Some(u64::MAX),
+        licenses: strings(&["€", "€ "]),
+        vendor: Some("Evil (Corp) <a@b>\n".into()),
+        found_in: "/var/lib/rpm/Packages".into(),
+        layer: Some(LayerRef {
+            index: usize::MAX,
+            diff_id: Digest("not-a-digest".into()),
+            digest: None,
+        }),
+        ..Package::default()
+    };
+    ScanReport {
+        subject: Subject {
+            kind: SourceKind::Layer,
+            name: String::new(),
+            version: None,
+            manifest_digest: Some(Digest("sha256:zz".into())),
+            config_digest: None,
+            repository: Some("/".into()),
+            os: None,
+            architecture: None,
+            variant: None,
+            layers: vec![LayerInfo {
+                index: 0,
+                diff_id: Digest("sha256:zz".into()),
+                digest: None,
+                media_type: None,
+                size: None,
+                created_by: None,
+            }],
+        },
+        inventory: Inventory {
+            distro: Some(Distro::default()),
+            packages: vec![weird.clone(), unnamed, big_epoch, weird],
+            diagnostics: Vec::new(),
+        },
+        created: i64::MAX,
+        tool: Tool {
+            name: "stella".into(),
+            version: "0.1.0".into(),
+        },
+    }
+}

@@ -68,6 +68,16 @@ fn output_does_not_depend_on_package_order() {
 }
 
 #[test]
+fn hostile_output_does_not_depend_on_package_order() {
+    let report = fixture::hostile();
+    let mut reversed = report.clone();
+    reversed.inventory.packages.reverse();
+    assert_eq!(to_cyclonedx_json(&reversed), to_cyclonedx_json(&report));
+    assert_eq!(to_spdx_json(&reversed), to_spdx_json(&report));
+    assert_eq!(to_table(&reversed), to_table(&report));
+}
+
+#[test]
 fn output_is_repeatable_and_ends_with_newline() {
     let report = fixture::report();
     for out in [

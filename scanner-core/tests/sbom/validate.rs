@@ -79,6 +79,11 @@ fn empty_directory_documents_validate() {
     validate_report("directory", &fixture::empty_directory());
 }
 
+#[test]
+fn hostile_strings_still_validate() {
+    validate_report("hostile", &fixture::hostile());
+}
+
 /// The validator itself must reject a broken document, or a green run proves nothing.
 #[test]
 fn validator_rejects_broken_documents() {
