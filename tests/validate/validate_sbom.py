@@ -77,6 +77,9 @@ def main(argv):
     except OSError as e:
         print(f"cannot read {path}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except ValueError as e:  # not JSON at all (json.JSONDecodeError, UnicodeDecodeError)
+        print(f"{kind}: {path}: not a JSON document: {e}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":
