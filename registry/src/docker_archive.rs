@@ -117,14 +117,16 @@ pub(crate) fn resolve(
 
     let mut layers = Vec::with_capacity(entry.layers.len());
     for (member, diff_id) in entry.layers.iter().zip(&config.diff_ids) {
-        let (offset, len) = index
-            .get(member)
-            .ok_or_else(|| SourceError::MissingMember {
-                archive: location.to_owned(),
-                member: member.clone(),
-            })?;
+        let (target, offset, len) =
+            index
+                .resolve(member)
+                .ok_or_else(|| SourceError::MissingMember {
+                    archive: location.to_owned(),
+                    member: member.clone(),
+                })?;
         layers.push(LayerBlob {
-            digest: content_address(member).map(|d| d.to_string()),
+            // `<id>/layer.tar` links to `<sha>.tar`: the link target carries the content address.
+            digest: content_address(&target).map(|d| d.to_string()),
             diff_id: Some(diff_id.clone()),
             media_type: None,
             size: Some(len),

@@ -99,10 +99,15 @@ impl TarIndex {
 
     /// `(offset, len)` of a member's data, following links.
     pub(crate) fn get(&self, name: &str) -> Option<(u64, u64)> {
+        self.resolve(name).map(|(_, offset, len)| (offset, len))
+    }
+
+    /// The data member a name leads to after following links, with its `(offset, len)`.
+    pub(crate) fn resolve(&self, name: &str) -> Option<(String, u64, u64)> {
         let mut name = normalize(name)?;
         for _ in 0..MAX_LINK_HOPS {
             match self.members.get(&name)? {
-                Member::Data { offset, len } => return Some((*offset, *len)),
+                Member::Data { offset, len } => return Some((name, *offset, *len)),
                 Member::Link(target) => name = target.clone(),
             }
         }
