@@ -369,3 +369,84 @@ async fn dir_and_layer_are_not_images() {
         .unwrap_err();
     assert!(matches!(e, SourceError::NotAnImage { .. }), "{e}");
 }
+
+#[test]
+fn docker_25_save_format_oci_layout_with_manifest_json() {
+    // Docker ≥ 25 writes an OCI layout plus a manifest.json whose paths are `blobs/sha256/<hex>`.
+    let dir = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&dir.path().join("layout"));
+    let single = local(&format!("oci:{}:single", t.path.display()), None).unwrap();
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let manifest = json!([{
+        "Config": blob(&single.config_digest),
+        "RepoTags": ["example.com/app:v2"],
+        "Layers": single.layers.iter().map(|l| blob(l.digest.as_deref().unwrap())).collect::<Vec<_>>(),
+    }]);
+    std::fs::write(t.path.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = dir.path().join("save.tar");
+    tar_dir(&t.path, &archive);
+    let s = Source::parse(archive.to_str().unwrap()).unwrap();
+    assert!(
+        matches!(s, Source::DockerArchive { .. }),
+        "manifest.json wins: {s:?}"
+    );
+    let img = resolve_local(&s, None).unwrap();
+    assert_eq!(img.config_digest, single.config_digest);
+    assert_eq!(img.name, "example.com/app:v2");
+    for (a, b) in img.layers.iter().zip(&single.layers) {
+        assert_eq!((&a.digest, &a.diff_id), (&b.digest, &b.diff_id));
+        assert_eq!(Some(sha256(&blob_bytes(a))), a.digest);
+    }
+}
+
+#[test]
+fn skopeo_written_archives_interop() {
+    if !crate::support::have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&dir.path().join("layout"));
+    let want = local(&format!("oci:{}:single", t.path.display()), None).unwrap();
+    let copy = |dest: &str| {
+        let out = std::process::Command::new("skopeo")
+            .args(["--insecure-policy", "copy"])
+            .arg(format!("oci:{}:single", t.path.display()))
+            .arg(dest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let docker = dir.path().join("docker.tar");
+    copy(&format!("docker-archive:{}:test/img:1", docker.display()));
+    let oci = dir.path().join("oci.tar");
+    copy(&format!("oci-archive:{}:single", oci.display()));
+
+    let d = resolve_local(&Source::parse(docker.to_str().unwrap()).unwrap(), None).unwrap();
+    let o = local(&format!("oci-archive:{}:single", oci.display()), None).unwrap();
+    let ids = |i: &ResolvedImage| {
+        i.layers
+            .iter()
+            .map(|l| l.diff_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&d), ids(&want));
+    assert_eq!(ids(&o), ids(&want));
+    assert_eq!(d.repository.as_deref(), Some("docker.io/test/img"));
+    for l in d.layers.iter().chain(&o.layers) {
+        // skopeo may gzip layers on the way into an OCI archive; the media type says so.
+        if l.media_type
+            .as_deref()
+            .is_some_and(|m| m.ends_with("+gzip"))
+        {
+            assert_eq!(&read_at(&l.location, 2)[..], &[0x1f, 0x8b]);
+        } else {
+            assert_eq!(&read_at(&l.location, 512)[257..262], b"ustar");
+        }
+        assert_eq!(Some(sha256(&blob_bytes(l))), l.digest);
+    }
+    assert!(d.layers.iter().all(|l| l.media_type.is_none()));
+}
