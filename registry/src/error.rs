@@ -186,10 +186,12 @@ pub enum SourceError {
         url: String,
     },
     /// The registry could not be reached or the connection failed.
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {source}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
     Http {
         /// The URL.
         url: String,
+        /// What to try, when we can guess.
+        hint: Option<&'static str>,
         /// The transport error.
         #[source]
         source: reqwest::Error,

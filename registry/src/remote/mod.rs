@@ -51,6 +51,8 @@ pub(crate) struct Client {
     registry: String,
     repository: String,
     creds: CredentialLookup,
+    /// HTTPS to a loopback registry: a failure there is most often a plain-HTTP registry.
+    https_to_loopback: bool,
     /// Authorization header values by scope (`repository:<name>:pull`).
     cache: Mutex<HashMap<String, String>>,
 }
@@ -76,6 +78,7 @@ impl Client {
             .build()
             .map_err(|e| SourceError::Http {
                 url: format!("{scheme}://{}", reference.api_host()),
+                hint: None,
                 source: e,
             })?;
         Ok(Client {
@@ -84,6 +87,7 @@ impl Client {
             registry: reference.registry().to_owned(),
             repository: reference.repository().to_owned(),
             creds,
+            https_to_loopback: !opts.insecure && is_loopback(reference.host_without_port()),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -117,6 +121,9 @@ impl Client {
             async move {
                 req.send().await.map_err(|e| SourceError::Http {
                     url: url.to_owned(),
+                    hint: self
+                        .https_to_loopback
+                        .then_some("a local registry usually speaks plain HTTP: use --insecure"),
                     source: e,
                 })
             }
@@ -242,6 +249,7 @@ impl Client {
             .await
             .map_err(|e| SourceError::Http {
                 url: realm.clone(),
+                hint: None,
                 source: e,
             })?;
         let status = resp.status();
@@ -418,6 +426,7 @@ impl Client {
         let mut written: u64 = 0;
         while let Some(chunk) = resp.chunk().await.map_err(|e| SourceError::Http {
             url: url.clone(),
+            hint: None,
             source: e,
         })? {
             written += chunk.len() as u64;
@@ -523,6 +532,7 @@ async fn read_limited(
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| SourceError::Http {
         url: url.to_owned(),
+        hint: None,
         source: e,
     })? {
         if out.len() as u64 + chunk.len() as u64 > limit {

@@ -372,6 +372,22 @@ async fn mock_registry_layer_digest_mismatch_is_fatal_and_cleaned_up() {
         "{e:?}"
     );
 
+    // HTTPS (the default) to a loopback registry that is not there suggests --insecure.
+    let mut tls = o.clone();
+    tls.insecure = false;
+    let closed = crate::support::free_port();
+    let e = pull(&format!("127.0.0.1:{closed}/test/bad:1"), &tls)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SourceError::Http { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(&format!(
+            "https://127.0.0.1:{closed}/v2/test/bad/manifests/1"
+        )),
+        "{e}"
+    );
+    assert!(e.to_string().contains("--insecure"), "{e}");
+
     // Plain HTTP to anything but loopback is refused before any request.
     let mut far = o.clone();
     far.insecure = true;
