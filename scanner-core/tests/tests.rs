@@ -1,0 +1,3 @@
+//! scanner-core's integration tests: one binary, one module per area.
+
+mod rpm;
