@@ -13,6 +13,8 @@ const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
 /// rpm's own limits (`hdrchkTags`, `hdrchkData`): no real header comes near them.
 const MAX_TAGS: u32 = 0x0001_0000;
 const MAX_DATA: u32 = 0x1000_0000;
+/// Cap on the bytes of file paths built from a header, per byte of its data store.
+const PATH_BYTES_PER_HEADER_BYTE: usize = 64;
 
 /// Tag numbers this analyzer reads.
 pub mod tag {
@@ -256,6 +258,10 @@ impl<'a> Header<'a> {
                 kind: kind::INT32,
             });
         }
+        // Directory names are shared, so the paths are longer than the header; a hostile header could
+        // pair a million basenames with one huge directory name. Real headers stay far below this.
+        let budget = self.data.len().saturating_mul(PATH_BYTES_PER_HEADER_BYTE);
+        let mut total = 0usize;
         basenames
             .iter()
             .zip(&indexes)
@@ -264,6 +270,13 @@ impl<'a> Header<'a> {
                     .ok()
                     .and_then(|i| dirnames.get(i))
                     .ok_or(RpmDbError::MissingTag { tag: tag::DIRNAMES })?;
+                total = total.saturating_add(dir.len()).saturating_add(base.len());
+                if total > budget {
+                    return Err(RpmDbError::Unsupported {
+                        what: "total length of file paths",
+                        value: total as u64,
+                    });
+                }
                 Ok(format!("{dir}{base}"))
             })
             .collect()
@@ -298,10 +311,14 @@ pub fn parse_source_rpm(srpm: &str) -> Option<SourcePackage> {
     })
 }
 
-fn push_unique(list: &mut Vec<String>, value: String) {
-    if !list.contains(&value) {
-        list.push(value);
-    }
+/// The strings of `values` that pass `keep`, first occurrence only, in order (linear time: lists can
+/// hold hundreds of thousands of entries in a hostile header).
+fn unique(values: Vec<String>, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values
+        .into_iter()
+        .filter(|v| keep(v) && seen.insert(v.clone()))
+        .collect()
 }
 
 /// Parses one header blob into a [`Package`] recorded as found in `found_in`.
@@ -335,16 +352,10 @@ pub fn parse_package(blob: &[u8], found_in: &str) -> Result<Option<Package>, Rpm
         });
     }
 
-    let mut depends = Vec::new();
-    for req in h.string_array(tag::REQUIRENAME)? {
-        if !req.starts_with("rpmlib(") {
-            push_unique(&mut depends, req);
-        }
-    }
-    let mut provides = Vec::new();
-    for p in h.string_array(tag::PROVIDENAME)? {
-        push_unique(&mut provides, p);
-    }
+    let depends = unique(h.string_array(tag::REQUIRENAME)?, |r| {
+        !r.starts_with("rpmlib(")
+    });
+    let provides = unique(h.string_array(tag::PROVIDENAME)?, |_| true);
 
     let algorithm = match h.int(tag::FILEDIGESTALGO)? {
         None => Some("MD5"),
@@ -623,6 +634,24 @@ mod tests {
         assert!(matches!(
             parse_package(&blob, "x"),
             Err(RpmDbError::BadTagType { tag: 1000, .. })
+        ));
+    }
+
+    #[test]
+    fn shared_huge_dirname_cannot_blow_up_paths() {
+        let dir = "d".repeat(100_000);
+        let bases = vec!["b"; 10_000];
+        let blob = header(&[
+            (tag::NAME, Value::Str("x")),
+            (tag::VERSION, Value::Str("1")),
+            (tag::RELEASE, Value::Str("1")),
+            (tag::DIRNAMES, Value::Strs(&[&dir])),
+            (tag::BASENAMES, Value::Strs(&bases)),
+            (tag::DIRINDEXES, Value::I32(&[0; 10_000])),
+        ]);
+        assert!(matches!(
+            parse_package(&blob, "x"),
+            Err(RpmDbError::Unsupported { .. })
         ));
     }
 

@@ -46,11 +46,24 @@ pub fn read_blobs(data: &[u8]) -> Result<Vec<Result<Vec<u8>, RpmDbError>>, RpmDb
             value: slot_pages.into(),
         })?;
     let slots = slice(data, 0, slot_bytes, "ndb slot pages")?;
+    // Real blobs never overlap, so together they are smaller than the file; slots that all point at
+    // one large blob would otherwise multiply it.
+    let mut budget = data.len();
     Ok(slots
         .chunks_exact(SLOT)
         .enumerate()
         .skip(32 / SLOT)
         .filter_map(|(n, s)| read_slot(data, n, s).transpose())
+        .map(|r| {
+            let blob = r?;
+            budget = budget
+                .checked_sub(blob.len())
+                .ok_or(RpmDbError::Unsupported {
+                    what: "ndb blobs larger in total than the file (overlapping slots)",
+                    value: blob.len() as u64,
+                })?;
+            Ok(blob)
+        })
         .collect())
 }
 
@@ -187,6 +200,19 @@ mod tests {
                 ..
             })
         )));
+    }
+
+    #[test]
+    fn slots_sharing_one_blob_are_bounded() {
+        let mut db = fixture();
+        let first: [u8; 16] = db[32..48].try_into().unwrap();
+        for slot in 3..256 {
+            db[slot * 16..slot * 16 + 16].copy_from_slice(&first);
+        }
+        let blobs = read_blobs(&db).unwrap();
+        let total: usize = blobs.iter().flatten().map(Vec::len).sum();
+        assert!(total <= db.len());
+        assert!(blobs.iter().any(|b| b.is_err()));
     }
 
     #[test]

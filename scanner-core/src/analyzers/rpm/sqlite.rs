@@ -10,7 +10,9 @@
 //!
 //! Not supported, by design: the write-ahead log (`-wal` file; rpm checkpoints it on close), index
 //! b-trees, free-list walking, and anything that writes. Every page is visited at most once per b-tree
-//! (a visited set defeats cycles), so the work and the bytes returned are bounded by the file size.
+//! (a visited set defeats cycles), and the payload bytes of one walk may not exceed the file size
+//! (cells of a real database never overlap; hostile cell pointers could all name one big cell), so the
+//! work and the bytes returned are bounded by the file size.
 
 use super::{be_u16, be_u32, slice, usize_from, RpmDbError};
 
@@ -74,13 +76,22 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Pages already visited in one walk.
+/// Pages already visited in one walk, and the payload bytes it may still produce.
 #[derive(Debug)]
-struct Visited(Vec<bool>);
+struct Visited(Vec<bool>, usize);
 
 impl Visited {
-    fn new(pages: u32) -> Self {
-        Visited(vec![false; usize_from(pages).saturating_add(1)])
+    fn new(pages: u32, budget: usize) -> Self {
+        Visited(vec![false; usize_from(pages).saturating_add(1)], budget)
+    }
+
+    /// Takes `n` payload bytes from the walk's budget.
+    fn spend(&mut self, n: usize, page: u32) -> Result<(), RpmDbError> {
+        self.1 = self.1.checked_sub(n).ok_or(RpmDbError::BadPage {
+            page: page.into(),
+            what: "cells overlap: payloads larger in total than the file",
+        })?;
+        Ok(())
     }
 
     /// Marks `page`; an error if it was marked before (a cycle) or is out of range.
@@ -127,7 +138,7 @@ struct Row {
 /// Walks the table b-tree rooted at `root`, returning each row or, for a damaged subtree, an error in
 /// its place.
 fn walk_table(db: &Db<'_>, root: u32) -> Vec<Result<Row, RpmDbError>> {
-    let mut visited = Visited::new(db.pages);
+    let mut visited = Visited::new(db.pages, db.data.len());
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(page_no) = stack.pop() {
@@ -231,6 +242,7 @@ fn read_leaf_cell(
             min_local
         }
     };
+    visited.spend(size, page_no)?;
     let mut payload = Vec::with_capacity(size);
     payload.extend_from_slice(
         page.get(at..at.saturating_add(local).min(db.usable))
@@ -445,6 +457,38 @@ mod tests {
         db[off + 8..off + 12].copy_from_slice(&root.to_be_bytes());
         let rows = read_blobs(&db).unwrap();
         assert_eq!(rows, vec![Err(RpmDbError::PageCycle { page: root.into() })]);
+    }
+
+    #[test]
+    fn cells_sharing_one_payload_are_bounded() {
+        let mut db = fixture();
+        let ps = page_size(&db);
+        // Descend along right-most pointers to a leaf of the Packages table.
+        let mut leaf = root_of_packages(&db);
+        while db[(leaf as usize - 1) * ps] == TABLE_INTERIOR {
+            let at = (leaf as usize - 1) * ps + 8;
+            leaf = u32::from_be_bytes(db[at..at + 4].try_into().unwrap());
+        }
+        let off = (leaf as usize - 1) * ps;
+        let hdr = 0;
+        assert_eq!(db[off], TABLE_LEAF);
+        // Claim the maximum number of cells, every one pointing at the first cell.
+        let first = [db[off + hdr + 8], db[off + hdr + 9]];
+        // As many as fit below the cell content area, so the first cell itself stays intact.
+        let content = u16::from_be_bytes([db[off + 5], db[off + 6]]) as usize;
+        let cells = (content - 8) / 2;
+        db[off + hdr + 3..off + hdr + 5].copy_from_slice(&(cells as u16).to_be_bytes());
+        for i in 0..cells {
+            let p = off + hdr + 8 + 2 * i;
+            db[p..p + 2].copy_from_slice(&first);
+        }
+        let rows = read_blobs(&db).unwrap();
+        let total: usize = rows.iter().flatten().map(Vec::len).sum();
+        assert!(total <= db.len());
+        assert!(rows.iter().any(|r| matches!(
+            r,
+            Err(RpmDbError::BadPage { what, .. }) if what.starts_with("cells overlap")
+        )));
     }
 
     #[test]
