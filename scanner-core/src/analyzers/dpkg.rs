@@ -317,8 +317,9 @@ pub fn parse_md5sums(data: &[u8]) -> (Vec<OwnedFile>, Vec<Issue>) {
 /// Licenses named by a `copyright` file, distinct, in file order, exactly as written.
 ///
 /// DEP-5 machine-readable files (a `Format:` field in the first paragraph): the first line of every
-/// `License:` field; license text paragraphs are ignored. Other files: `License:` lines and
-/// `/usr/share/common-licenses/<name>` references — the conservative subset of what Trivy matches.
+/// `License:` field; license text paragraphs are ignored. Other files: one-word `License:` values
+/// and `/usr/share/common-licenses/<name>` references — the conservative subset of what Trivy
+/// matches (Trivy also runs a full-text classifier on request; we do not guess).
 pub fn parse_copyright(data: &[u8]) -> Vec<String> {
     const COMMON: &str = "/usr/share/common-licenses/";
     let text = String::from_utf8_lossy(data);
@@ -330,7 +331,10 @@ pub fn parse_copyright(data: &[u8]) -> Vec<String> {
     let mut seen = HashSet::new();
     for line in text.lines() {
         if let Some(v) = field_value(line, "License") {
-            if v.len() <= MAX_LICENSE_LEN {
+            // Outside DEP-5, `License:` can start a sentence ("License: The main library is…"):
+            // only a single identifier-like word is taken there.
+            let plausible = dep5 || !v.contains(char::is_whitespace);
+            if plausible && v.len() <= MAX_LICENSE_LEN {
                 push_unique(&mut out, &mut seen, v);
             }
             continue;
@@ -697,6 +701,10 @@ see /usr/share/common-licenses/ for all, and /usr/share/common-licenses/Artistic
             (free.as_bytes(), &["LGPL-2.1", "GPL-2", "Artistic"]),
             (b"", &[]),
             (b"License:\nLicense:   \n", &[]),
+            (
+                b"License: The main library is LGPL\nLicense: LGPLv3+_or_GPLv2+\n",
+                &["LGPLv3+_or_GPLv2+"],
+            ),
             (b"\xff/usr/share/common-licenses/\xff", &[]),
             (
                 b"Format: x\n\nLicense: MIT or Apache-2.0\n",
