@@ -163,7 +163,7 @@ fn package(data: &[u8], p: &Paragraph<'_>, issues: &mut Issues) -> Option<Packag
 
     let mut depends = Vec::new();
     let mut seen = HashSet::new();
-    for field in ["Pre-Depends", "Depends"] {
+    for field in ["Depends", "Pre-Depends"] {
         if let Some(v) = get(field) {
             for alt in v.split([',', '|']) {
                 push_unique(&mut depends, &mut seen, relation_name(alt));
@@ -211,7 +211,10 @@ fn relation_name(item: &str) -> &str {
 
 /// `Source: glibc (2.36-9)` → `glibc` version `2.36-9`; `Source: glibc` → version `None`.
 fn source(s: &str) -> Option<SourcePackage> {
-    let (name, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+    let end = s
+        .find(|c: char| c.is_whitespace() || c == '(')
+        .unwrap_or(s.len());
+    let (name, rest) = s.split_at_checked(end).unwrap_or((s, ""));
     if name.is_empty() {
         return None;
     }
@@ -570,9 +573,31 @@ Architecture: all
                 version: Some("12.2.0-14".into())
             })
         );
-        assert_eq!(gcc.depends, ["libc6", "libc6.1", "gcc-12-base"]);
+        assert_eq!(gcc.depends, ["gcc-12-base", "libc6", "libc6.1"]);
         assert_eq!(gcc.provides, ["libgcc1"]);
         assert_eq!(got.packages[3].version, "1:4.0");
+    }
+
+    #[test]
+    fn source_table() {
+        let cases = [
+            ("glibc", Some(("glibc", None))),
+            ("gcc-12 (12.2.0-14)", Some(("gcc-12", Some("12.2.0-14")))),
+            ("foo(1:2.0)", Some(("foo", Some("1:2.0")))),
+            ("foo ()", Some(("foo", None))),
+            ("foo (1.0", Some(("foo", None))),
+            ("(1.0)", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            let got = source(input);
+            assert_eq!(
+                got.as_ref()
+                    .map(|s| (s.name.as_str(), s.version.as_deref())),
+                want,
+                "{input}"
+            );
+        }
     }
 
     #[test]

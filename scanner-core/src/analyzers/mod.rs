@@ -288,6 +288,48 @@ mod tests {
         assert_eq!(inv, Inventory::default());
     }
 
+    /// A view where one path cannot be read.
+    struct Failing {
+        inner: MemFs,
+        bad: &'static str,
+    }
+
+    impl FsView for Failing {
+        fn read(&self, path: &str) -> Result<Option<std::borrow::Cow<'_, [u8]>>, ReadError> {
+            if path == self.bad {
+                return Err(ReadError::TooLarge {
+                    path: path.to_owned(),
+                    size: 1 << 40,
+                    limit: 1 << 28,
+                });
+            }
+            self.inner.read(path)
+        }
+
+        fn list(&self, dir: &str) -> Vec<String> {
+            self.inner.list(dir)
+        }
+    }
+
+    #[test]
+    fn one_unreadable_file_does_not_stop_the_scan() {
+        let mut inner = MemFs::new();
+        inner
+            .insert("etc/os-release", "ID=debian\nVERSION_ID=12\n")
+            .insert("var/lib/dpkg/status", "Package: a\nVersion: 1\n")
+            .insert("var/lib/dpkg/status.d/b", "Package: b\nVersion: 2\n")
+            .insert("lib/apk/db/installed", "P:c\nV:3\n");
+        let inv = analyze_os(&Failing {
+            inner,
+            bad: "var/lib/dpkg/status",
+        });
+        let names: Vec<_> = inv.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(inv.distro.map(|d| d.id).as_deref(), Some("debian"));
+        assert_eq!(inv.diagnostics.len(), 1);
+        assert_eq!(inv.diagnostics[0].path, "/var/lib/dpkg/status");
+    }
+
     #[test]
     fn read_error_becomes_diagnostic_without_repeated_path() {
         let e = AnalyzeError::from(ReadError::TooLarge {
