@@ -1,0 +1,274 @@
+//! Orchestration: layers in order → overlay → analyzers → inventory with layer attribution.
+//!
+//! Layers are read in parallel (each on its own thread, decompressing and hashing its stream and keeping
+//! only the files analyzers want) and applied to the overlay strictly in order. Every layer is also
+//! analyzed on its own, the way Trivy does, so each package can be attributed to the first layer whose own
+//! package database already lists it at its current version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::Mutex;
+
+use crate::analyzers;
+use crate::dirfs::DirFs;
+use crate::fs::FsView;
+use crate::layer::{read_layer, LayerChanges, LayerError, Limits};
+use crate::model::{Digest, Inventory, LayerInfo, LayerRef, PackageKind};
+use crate::overlay::{LayerView, Overlay};
+
+/// Opens a layer's raw (possibly compressed) byte stream.
+pub type OpenLayer<'a> = Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Send + Sync + 'a>;
+
+/// One layer to scan, as the image source describes it.
+pub struct LayerInput<'a> {
+    /// Blob digest the manifest states; the bytes read are checked against it.
+    pub expected_digest: Option<Digest>,
+    /// diffID the image config states; the uncompressed stream is checked against it.
+    pub expected_diff_id: Option<Digest>,
+    /// Blob media type, when known.
+    pub media_type: Option<String>,
+    /// Blob size, when known.
+    pub size: Option<u64>,
+    /// History `created_by`, when known.
+    pub created_by: Option<String>,
+    /// How to open the raw stream.
+    pub open: OpenLayer<'a>,
+}
+
+impl std::fmt::Debug for LayerInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerInput")
+            .field("expected_digest", &self.expected_digest)
+            .field("expected_diff_id", &self.expected_diff_id)
+            .field("media_type", &self.media_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an image scan failed as a whole (per-file problems are diagnostics instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A layer stream could not be opened.
+    #[error("layer {index} ({what}): cannot open: {source}")]
+    Open {
+        /// Layer position.
+        index: usize,
+        /// Digest or description of the layer.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A layer stream was corrupt, truncated, or over a limit.
+    #[error("layer {index} ({what}): {source}")]
+    Layer {
+        /// Layer position.
+        index: usize,
+        /// Digest or description of the layer.
+        what: String,
+        /// What went wrong.
+        source: LayerError,
+    },
+    /// Bytes did not match the digest the manifest or config promised.
+    #[error("layer {index}: {kind} mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// Layer position.
+        index: usize,
+        /// `blob digest` or `diffID`.
+        kind: &'static str,
+        /// What the manifest/config stated.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+}
+
+/// Options for a scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Resource limits against hostile layers.
+    pub limits: Limits,
+    /// Worker threads for reading layers (at least 1).
+    pub threads: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            limits: Limits::default(),
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// Result of scanning the layers of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageScan {
+    /// The merged inventory, packages attributed to layers.
+    pub inventory: Inventory,
+    /// The layers, with diffIDs as computed from the bytes.
+    pub layers: Vec<LayerInfo>,
+}
+
+/// What a worker hands back for one layer.
+struct LayerDone {
+    changes: LayerChanges,
+    /// Package identities the layer's own databases list.
+    identities: BTreeSet<Identity>,
+}
+
+type Identity = (Option<PackageKind>, String, String, Option<u64>);
+
+/// Scans an image's layers, bottom first. `progress` is called with (layers done, total) after each
+/// layer is read.
+pub fn scan_layers(
+    layers: &[LayerInput<'_>],
+    opts: &ScanOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ImageScan, ScanError> {
+    let total = layers.len();
+    let results: Mutex<BTreeMap<usize, Result<LayerDone, ScanError>>> = Mutex::new(BTreeMap::new());
+    let next = Mutex::new(0usize);
+    let threads = opts.threads.clamp(1, total.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let index = {
+                    let Ok(mut n) = next.lock() else { return };
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                let Some(input) = layers.get(index) else { return };
+                let done = read_one(index, input, &opts.limits);
+                let failed = done.is_err();
+                if let Ok(mut r) = results.lock() {
+                    r.insert(index, done);
+                    progress(r.len(), total);
+                }
+                if failed {
+                    // Stop handing out more work; the error is reported below.
+                    if let Ok(mut n) = next.lock() {
+                        *n = total;
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+
+    let mut overlay = Overlay::new(opts.limits.clone());
+    let mut infos = Vec::with_capacity(total);
+    let mut per_layer = Vec::with_capacity(total);
+    let mut diagnostics = Vec::new();
+    for (index, input) in layers.iter().enumerate() {
+        // Workers take layers in order and stop after a failure, so a layer that was never read
+        // comes after a failed one, whose error has been returned already.
+        let done = match results.remove(&index) {
+            Some(Ok(done)) => done,
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(ScanError::Open {
+                    index,
+                    what: describe(input),
+                    source: std::io::Error::other("layer was not read"),
+                })
+            }
+        };
+        let changes = &done.changes;
+        diagnostics.extend(changes.diagnostics.iter().cloned());
+        overlay.apply(index, changes);
+        infos.push(LayerInfo {
+            index,
+            diff_id: changes.diff_id.clone(),
+            digest: input.expected_digest.clone().or_else(|| {
+                // A layer given without a manifest: the blob digest is what we computed.
+                (changes.blob_digest != changes.diff_id).then(|| changes.blob_digest.clone())
+            }),
+            media_type: input.media_type.clone(),
+            size: input.size,
+            created_by: input.created_by.clone(),
+        });
+        per_layer.push(done.identities);
+    }
+
+    let mut inventory = analyzers::analyze_os(&overlay);
+    inventory.diagnostics.extend(diagnostics);
+    for pkg in &mut inventory.packages {
+        let id = identity_of(pkg);
+        if let Some(index) = per_layer.iter().position(|ids| ids.contains(&id)) {
+            if let Some(info) = infos.get(index) {
+                pkg.layer = Some(LayerRef {
+                    index,
+                    diff_id: info.diff_id.clone(),
+                    digest: info.digest.clone(),
+                });
+            }
+        }
+    }
+    inventory.normalize();
+    Ok(ImageScan {
+        inventory,
+        layers: infos,
+    })
+}
+
+/// Scans a rootfs directory.
+pub fn scan_dir(fs: &DirFs) -> Inventory {
+    analyzers::analyze_os(fs)
+}
+
+fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<LayerDone, ScanError> {
+    let what = describe(input);
+    let raw = (input.open)().map_err(|source| ScanError::Open {
+        index,
+        what: what.clone(),
+        source,
+    })?;
+    let wants = |p: &str| analyzers::wants(p);
+    let mut changes = read_layer(raw, &wants, limits).map_err(|source| ScanError::Layer {
+        index,
+        what: what.clone(),
+        source,
+    })?;
+    if let Some(expected) = &input.expected_digest {
+        if expected != &changes.blob_digest {
+            return Err(ScanError::DigestMismatch {
+                index,
+                kind: "blob digest",
+                expected: expected.clone(),
+                actual: changes.blob_digest.clone(),
+            });
+        }
+    }
+    if let Some(expected) = &input.expected_diff_id {
+        if expected != &changes.diff_id {
+            return Err(ScanError::DigestMismatch {
+                index,
+                kind: "diffID",
+                expected: expected.clone(),
+                actual: changes.diff_id.clone(),
+            });
+        }
+    }
+    for d in &mut changes.diagnostics {
+        d.layer.get_or_insert_with(|| changes.diff_id.clone());
+    }
+    let own = analyzers::analyze_os(&LayerView::new(&changes));
+    let identities = own.packages.iter().map(identity_of).collect();
+    Ok(LayerDone {
+        changes,
+        identities,
+    })
+}
+
+fn identity_of(p: &crate::model::Package) -> Identity {
+    (p.kind, p.name.clone(), p.version.clone(), p.epoch)
+}
+
+fn describe(input: &LayerInput<'_>) -> String {
+    input
+        .expected_digest
+        .as_ref()
+        .or(input.expected_diff_id.as_ref())
+        .map_or_else(|| "layer".to_owned(), ToString::to_string)
+}
