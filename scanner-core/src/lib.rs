@@ -9,5 +9,8 @@
 //! want → an overlay applying whiteouts and opaque directories in order → OS analyzers (dpkg, apk, rpm,
 //! os-release) on the merged view and on each layer alone (for layer attribution) → the model → writers.
 
+pub mod dirfs;
 pub mod fs;
+pub mod layer;
 pub mod model;
+pub mod overlay;
