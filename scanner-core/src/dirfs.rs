@@ -85,7 +85,10 @@ impl DirFs {
 
 fn is_absent(e: &io::Error) -> bool {
     // ENOTDIR (a file used as a directory) means "nothing there" too.
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20)
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 impl FsView for DirFs {

@@ -761,12 +761,14 @@ impl<R: Read> Parser<'_, R> {
             }
         }
 
-        let lossy_name = String::from_utf8_lossy(&raw_name).into_owned();
-        let describe = || format!("the data of {lossy_name}");
+        let describe = || format!("the data of {}", String::from_utf8_lossy(&raw_name));
         let path = match normalize(&raw_name, self.limits.max_path_len) {
             Ok(path) => path,
             Err(why) => {
-                let shown: String = lossy_name.chars().take(256).collect();
+                let shown: String = String::from_utf8_lossy(&raw_name)
+                    .chars()
+                    .take(256)
+                    .collect();
                 self.diag(&shown, format!("entry skipped: {why}"));
                 return self.skip_data(data_size, &describe);
             }

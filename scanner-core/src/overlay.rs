@@ -318,7 +318,9 @@ impl Overlay {
                         self.diag(changes, path, "whiteout: symlink loop in parent".into())
                     }
                 },
-                Change::Opaque(dir) => match self.resolve(dir, true) {
+                // The marked directory itself is not followed: if a lower layer has a symlink there,
+                // this layer's directory replaces it, and nothing the symlink points to is hidden.
+                Change::Opaque(dir) => match self.real_path(dir) {
                     Ok(real) => self.remove_below(&real),
                     Err(Loop) => self.diag(changes, dir, "opaque marker: symlink loop".into()),
                 },

@@ -648,6 +648,20 @@ fn opaque_directory_keeps_same_layer_entries_before_and_after_the_marker() {
 }
 
 #[test]
+fn opaque_directory_replacing_a_symlink_does_not_hide_the_symlink_target() {
+    let mut l1 = Tar::new();
+    l1.file("usr/lib/libc.so", "libc").symlink("lib", "usr/lib");
+    let mut l2 = Tar::new();
+    l2.dir("lib")
+        .file("lib/.wh..wh..opq", "")
+        .file("lib/new", "n");
+    let (o, _) = overlay(&[l1.finish(), l2.finish()]);
+    assert_eq!(text(&o, "usr/lib/libc.so").as_deref(), Some("libc"));
+    assert_eq!(o.node("lib").unwrap().kind, NodeKind::Dir);
+    assert_eq!(o.list("lib"), vec!["new"]);
+}
+
+#[test]
 fn non_directory_replacing_a_directory_removes_its_descendants() {
     let mut l1 = Tar::new();
     l1.file("d/a", "a").file("d/b/c", "c").file("e/x", "x");
