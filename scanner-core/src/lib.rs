@@ -10,7 +10,11 @@
 //! os-release) on the merged view and on each layer alone (for layer attribution) → the model → writers.
 
 pub mod analyzers;
+pub mod dirfs;
 pub mod fs;
+pub mod layer;
 pub mod model;
+pub mod overlay;
 pub mod sbom;
+pub mod scan;
 pub mod time;

@@ -11,13 +11,13 @@ use std::sync::Mutex;
 
 use crate::analyzers;
 use crate::dirfs::DirFs;
-use crate::fs::FsView;
 use crate::layer::{read_layer, LayerChanges, LayerError, Limits};
 use crate::model::{Digest, Inventory, LayerInfo, LayerRef, PackageKind};
 use crate::overlay::{LayerView, Overlay};
 
 /// Opens a layer's raw (possibly compressed) byte stream.
-pub type OpenLayer<'a> = Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Send + Sync + 'a>;
+pub type OpenLayer<'a> =
+    Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + Send + Sync + 'a>;
 
 /// One layer to scan, as the image source describes it.
 pub struct LayerInput<'a> {
@@ -138,7 +138,9 @@ pub fn scan_layers(
                     *n += 1;
                     i
                 };
-                let Some(input) = layers.get(index) else { return };
+                let Some(input) = layers.get(index) else {
+                    return;
+                };
                 let done = read_one(index, input, &opts.limits);
                 let failed = done.is_err();
                 if let Ok(mut r) = results.lock() {
@@ -156,7 +158,7 @@ pub fn scan_layers(
     });
     let mut results = results.into_inner().unwrap_or_default();
 
-    let mut overlay = Overlay::new(opts.limits.clone());
+    let mut overlay = Overlay::new(&opts.limits);
     let mut infos = Vec::with_capacity(total);
     let mut per_layer = Vec::with_capacity(total);
     let mut diagnostics = Vec::new();
@@ -193,6 +195,9 @@ pub fn scan_layers(
 
     let mut inventory = analyzers::analyze_os(&overlay);
     inventory.diagnostics.extend(diagnostics);
+    inventory
+        .diagnostics
+        .extend(overlay.diagnostics().iter().cloned());
     for pkg in &mut inventory.packages {
         let id = identity_of(pkg);
         if let Some(index) = per_layer.iter().position(|ids| ids.contains(&id)) {
@@ -253,7 +258,7 @@ fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<Lay
     for d in &mut changes.diagnostics {
         d.layer.get_or_insert_with(|| changes.diff_id.clone());
     }
-    let own = analyzers::analyze_os(&LayerView::new(&changes));
+    let own = analyzers::analyze_os(&LayerView::new(&changes, limits));
     let identities = own.packages.iter().map(identity_of).collect();
     Ok(LayerDone {
         changes,

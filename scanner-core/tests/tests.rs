@@ -10,5 +10,6 @@
 )]
 
 mod analyzers;
+mod layers;
 mod rpm;
 mod sbom;
