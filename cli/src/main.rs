@@ -1,7 +1,57 @@
-//! `stella`: thin glue over scanner-core and registry.
+//! `stella`: thin glue over scanner-core and registry. Argument parsing, exit codes, output files.
+
+// The binary is the one place that talks to the terminal; the libraries never print.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+mod scan;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `--help`.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// An unexpected internal failure.
+    pub const FAILURE: u8 = 1;
+    /// Invalid arguments (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The source could not be read: missing, corrupt, unsupported, or a digest mismatch.
+    pub const SOURCE: u8 = 3;
+    /// The registry could not be reached, refused the credentials, or lacks the image.
+    pub const REGISTRY: u8 = 4;
+    /// The output could not be written.
+    pub const OUTPUT: u8 = 5;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  unexpected failure
+  2  invalid arguments
+  3  the source could not be read (missing, corrupt, unsupported, digest mismatch)
+  4  registry error (unreachable, authentication refused, not found)
+  5  the output could not be written";
+
+#[derive(Debug, Parser)]
+#[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan an image, a layer or a root file system and write its SBOM.
+    #[command(after_help = scan::AFTER_HELP)]
+    Scan(scan::ScanArgs),
+}
+
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Scan(args) => scan::run(args),
+    };
+    ExitCode::from(code)
 }

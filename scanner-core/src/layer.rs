@@ -196,7 +196,8 @@ fn detect(head: &[u8]) -> Result<Compression, LayerError> {
 /// whether the inner reader failed (so errors can be attributed to the right layer of the stack).
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    /// `None` when another `Hashing` already sees the same bytes (an uncompressed layer).
+    hasher: Option<Sha256>,
     count: u64,
     limit: u64,
     exceeded: bool,
@@ -204,10 +205,10 @@ struct Hashing<R> {
 }
 
 impl<R: Read> Hashing<R> {
-    fn new(inner: R, limit: u64) -> Self {
+    fn new(inner: R, limit: u64, hash: bool) -> Self {
         Hashing {
             inner,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             count: 0,
             limit,
             exceeded: false,
@@ -215,8 +216,9 @@ impl<R: Read> Hashing<R> {
         }
     }
 
-    fn digest(self) -> Digest {
-        Digest(format!("sha256:{}", hex(&self.hasher.finalize())))
+    fn digest(self) -> Option<Digest> {
+        self.hasher
+            .map(|h| Digest(format!("sha256:{}", hex(&h.finalize()))))
     }
 }
 
@@ -235,7 +237,9 @@ impl<R: Read> Read for Hashing<R> {
             }
         };
         let got = buf.get(..n).unwrap_or_default();
-        self.hasher.update(got);
+        if let Some(h) = &mut self.hasher {
+            h.update(got);
+        }
         self.count = self.count.saturating_add(got.len() as u64);
         if self.count > self.limit {
             self.exceeded = true;
@@ -275,7 +279,7 @@ pub fn read_layer<R: Read>(
     wants: &dyn Fn(&str) -> bool,
     limits: &Limits,
 ) -> Result<LayerChanges, LayerError> {
-    let mut raw = Hashing::new(raw, limits.max_layer_bytes);
+    let mut raw = Hashing::new(raw, limits.max_layer_bytes, true);
     let mut magic = [0u8; 6];
     let n = read_full(&mut raw, &mut magic).map_err(|e| raw_error(&raw, limits, e))?;
     let head = magic.get(..n).unwrap_or_default();
@@ -296,7 +300,12 @@ pub fn read_layer<R: Read>(
                 })?)
             }
         };
-        let mut tar = Hashing::new(decoder, limits.max_layer_bytes);
+        // An uncompressed layer is its own tar: hash it once, as the blob.
+        let mut tar = Hashing::new(
+            decoder,
+            limits.max_layer_bytes,
+            compression != Compression::None,
+        );
         let parsed = {
             let mut buffered = BufReader::with_capacity(256 * 1024, &mut tar);
             let mut parser = Parser {
@@ -353,12 +362,14 @@ pub fn read_layer<R: Read>(
             message: format!("{dropped} more diagnostics for this layer were dropped"),
         });
     }
+    let blob_digest = raw.digest().unwrap_or_else(|| Digest(String::new()));
+    let diff_id = tar_digest.unwrap_or_else(|| blob_digest.clone());
     for d in &mut diagnostics {
-        d.layer = Some(tar_digest.clone());
+        d.layer = Some(diff_id.clone());
     }
     Ok(LayerChanges {
-        blob_digest: raw.digest(),
-        diff_id: tar_digest,
+        blob_digest,
+        diff_id,
         uncompressed_size: tar_size,
         entries,
         diagnostics,

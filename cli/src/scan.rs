@@ -1,0 +1,354 @@
+//! `stella scan SOURCE`.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use registry::{BlobLocation, ResolveOptions, ResolvedImage};
+use registry::{Platform, Source};
+use scanner_core::dirfs::DirFs;
+use scanner_core::model::{Digest, Inventory, LayerInfo, ScanReport, SourceKind, Subject, Tool};
+use scanner_core::sbom;
+use scanner_core::scan::{scan_layers, LayerInput, ScanOptions};
+
+use crate::exit;
+
+pub const AFTER_HELP: &str = "\
+Sources (as skopeo and Syft users write them):
+  PATH | dir:PATH                 a root file system directory
+  layer:FILE                      one layer tarball (plain, gzip or zstd)
+  oci:DIR[:TAG]                   an OCI image layout
+  docker-archive:FILE[:REF]       a `docker save` archive
+  oci-archive:FILE[:TAG]          a tar of an OCI image layout
+  [docker://]HOST/REPO[:TAG|@DIGEST]  an image in a registry (~/.docker/config.json credentials)
+
+Examples:
+  stella scan oci:./image:latest
+  stella scan docker-archive:app.tar --format spdx-json --output app.spdx.json
+  stella scan --insecure 127.0.0.1:5000/team/app:1.2 --platform linux/arm64
+  stella scan ./rootfs --format table
+
+Document time comes from SOURCE_DATE_EPOCH, else the image config's `created`, else 1970-01-01,
+so the same input always gives byte-identical output.
+
+Exit codes: 0 success, 1 unexpected failure, 2 invalid arguments, 3 source unreadable,
+4 registry error, 5 output not written.";
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// CycloneDX 1.6 JSON.
+    CyclonedxJson,
+    /// SPDX 2.3 JSON.
+    SpdxJson,
+    /// A human-readable table.
+    Table,
+    /// stella's own JSON model.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// What to scan (see "Sources" below).
+    pub source: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "cyclonedx-json")]
+    pub format: Format,
+    /// Write the output to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Platform to select from a multi-platform image, e.g. linux/arm64/v8.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Allow plain HTTP to a registry on a loopback address.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Do not print warnings about unreadable files inside the image.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+        Failure {
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+pub fn run(args: ScanArgs) -> u8 {
+    match scan(&args) {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            eprintln!("stella: error: {}", f.message);
+            f.code
+        }
+    }
+}
+
+fn scan(args: &ScanArgs) -> Result<(), Failure> {
+    let source = Source::parse(&args.source).map_err(|e| Failure::new(exit::SOURCE, e))?;
+    let source_date_epoch = source_date_epoch()?;
+    let progress = std::io::stderr().is_terminal() && !args.quiet;
+    let opts = ScanOptions::default();
+
+    let (subject, inventory, created) = match &source {
+        Source::Dir(path) => {
+            if !path.is_dir() {
+                return Err(Failure::new(
+                    exit::SOURCE,
+                    format!("{}: not a directory", path.display()),
+                ));
+            }
+            let fs = DirFs::new(path.clone(), opts.limits.clone());
+            let inventory = scanner_core::scan::scan_dir(&fs);
+            (directory_subject(path), inventory, None)
+        }
+        Source::Layer(path) => {
+            let file = path.clone();
+            let layer = LayerInput {
+                expected_digest: None,
+                expected_diff_id: None,
+                media_type: None,
+                size: std::fs::metadata(path).ok().map(|m| m.len()),
+                created_by: None,
+                open: Box::new(move || {
+                    Ok(Box::new(std::io::BufReader::with_capacity(
+                        1 << 20,
+                        std::fs::File::open(&file)?,
+                    )) as Box<dyn Read + Send>)
+                }),
+            };
+            let scanned = scan_layers(&[layer], &opts, &progress_fn(progress))
+                .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            let subject = Subject {
+                kind: SourceKind::Layer,
+                name: file_name(path),
+                version: None,
+                manifest_digest: None,
+                config_digest: None,
+                repository: None,
+                os: None,
+                architecture: None,
+                variant: None,
+                layers: scanned.layers,
+            };
+            (subject, scanned.inventory, None)
+        }
+        _ => {
+            let (image, _scratch) = resolve(&source, args)?;
+            let inputs = layer_inputs(&image);
+            let scanned = scan_layers(&inputs, &opts, &progress_fn(progress))
+                .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            let created = image
+                .config
+                .created
+                .as_deref()
+                .and_then(scanner_core::time::parse_rfc3339);
+            (
+                image_subject(&image, scanned.layers),
+                scanned.inventory,
+                created,
+            )
+        }
+    };
+
+    if !args.quiet {
+        warn_diagnostics(&inventory);
+    }
+    let report = ScanReport {
+        subject,
+        inventory,
+        created: source_date_epoch.or(created).unwrap_or(0),
+        tool: Tool {
+            name: "stella".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    };
+    let bytes = match args.format {
+        Format::CyclonedxJson => sbom::cyclonedx::to_cyclonedx_json(&report),
+        Format::SpdxJson => sbom::spdx::to_spdx_json(&report),
+        Format::Table => sbom::table::to_table(&report).into_bytes(),
+        Format::Json => sbom::table::to_json(&report),
+    };
+    write_output(args.output.as_deref(), &bytes)
+}
+
+fn source_date_epoch() -> Result<Option<i64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<i64>().map(Some).map_err(|_| {
+            Failure::new(
+                exit::USAGE,
+                format!("SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds"),
+            )
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Resolves an image source. The returned scratch directory holds downloaded blobs and must outlive
+/// the scan.
+fn resolve(
+    source: &Source,
+    args: &ScanArgs,
+) -> Result<(ResolvedImage, tempfile::TempDir), Failure> {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| Failure::new(exit::USAGE, e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("stella-scan-")
+        .tempdir()
+        .map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot create a scratch directory: {e}"),
+            )
+        })?;
+    let opts = ResolveOptions {
+        platform,
+        insecure: args.insecure,
+        scratch_dir: scratch.path().to_path_buf(),
+        docker_config: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
+    let remote = matches!(source, Source::Remote(_));
+    let image = runtime
+        .block_on(registry::resolve(source, &opts))
+        .map_err(|e| Failure::new(if remote { exit::REGISTRY } else { exit::SOURCE }, e))?;
+    Ok((image, scratch))
+}
+
+fn layer_inputs(image: &ResolvedImage) -> Vec<LayerInput<'static>> {
+    let mut history = image
+        .config
+        .history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| h.created_by.clone());
+    image
+        .layers
+        .iter()
+        .map(|blob| {
+            let BlobLocation::File { path, offset, len } = &blob.location;
+            let (path, offset, len) = (path.clone(), *offset, *len);
+            LayerInput {
+                expected_digest: blob.digest.clone().map(Digest),
+                expected_diff_id: blob.diff_id.clone().map(Digest),
+                media_type: blob.media_type.clone(),
+                size: blob.size,
+                created_by: history.next().flatten(),
+                open: Box::new(move || {
+                    let mut f = std::fs::File::open(&path)?;
+                    f.seek(SeekFrom::Start(offset))?;
+                    Ok(
+                        Box::new(std::io::BufReader::with_capacity(1 << 20, f.take(len)))
+                            as Box<dyn Read + Send>,
+                    )
+                }),
+            }
+        })
+        .collect()
+}
+
+fn image_subject(image: &ResolvedImage, layers: Vec<LayerInfo>) -> Subject {
+    Subject {
+        kind: SourceKind::Image,
+        name: image.name.clone(),
+        version: image.tag.clone(),
+        manifest_digest: image.manifest_digest.clone().map(Digest),
+        config_digest: Some(Digest(image.config_digest.clone())),
+        repository: image.repository.clone(),
+        os: image.config.os.clone(),
+        architecture: image.config.architecture.clone(),
+        variant: image.config.variant.clone(),
+        layers,
+    }
+}
+
+fn directory_subject(path: &Path) -> Subject {
+    Subject {
+        kind: SourceKind::Directory,
+        name: file_name(path),
+        version: None,
+        manifest_digest: None,
+        config_digest: None,
+        repository: None,
+        os: None,
+        architecture: None,
+        variant: None,
+        layers: Vec::new(),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .ok()
+        .as_deref()
+        .unwrap_or(path)
+        .file_name()
+        .map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+}
+
+fn progress_fn(enabled: bool) -> impl Fn(usize, usize) + Sync {
+    move |done, total| {
+        if enabled {
+            eprint!("\rstella: read {done}/{total} layers");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+fn warn_diagnostics(inventory: &Inventory) {
+    for d in &inventory.diagnostics {
+        match &d.layer {
+            Some(layer) => eprintln!("stella: warning: layer {layer}: {}: {}", d.path, d.message),
+            None => eprintln!("stella: warning: {}: {}", d.path, d.message),
+        }
+    }
+}
+
+/// Writes to stdout, or atomically to a file (temporary file in the same directory, then rename), so a
+/// failed run never leaves a half-written SBOM behind.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
+    let Some(path) = path else {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::new(exit::OUTPUT, format!("cannot write to stdout: {e}")));
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| Failure::new(exit::OUTPUT, format!("{}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
