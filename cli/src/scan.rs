@@ -66,6 +66,34 @@ pub struct ScanArgs {
     /// Do not print warnings about unreadable files inside the image.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Refuse a layer whose uncompressed tar is larger than SIZE (guards against decompression
+    /// bombs); suffixes K, M, G, T (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = parse_size)]
+    pub max_layer_size: u64,
+}
+
+/// Parses `123`, `64K`, `512M`, `64G`, `1T` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix {c:?}: use K, M, G or T")),
+            };
+            (s.get(..i).unwrap_or_default(), shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 512M or 64G"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 /// A failure with its exit code.
@@ -97,7 +125,8 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
     let source = Source::parse(&args.source).map_err(|e| Failure::new(exit::SOURCE, e))?;
     let source_date_epoch = source_date_epoch()?;
     let progress = std::io::stderr().is_terminal() && !args.quiet;
-    let opts = ScanOptions::default();
+    let mut opts = ScanOptions::default();
+    opts.limits.max_layer_bytes = args.max_layer_size;
 
     let (subject, inventory, created) = match &source {
         Source::Dir(path) => {
@@ -351,4 +380,22 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }

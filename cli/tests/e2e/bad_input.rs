@@ -216,3 +216,49 @@ fn output_file_is_written_atomically_or_not_at_all() {
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(!out_path.exists());
 }
+
+/// A gzip bomb and a zstd bomb (256 MiB of zeros each, well under 1 MiB compressed) stop at the layer
+/// size limit with an error naming the limit and the layer, in bounded memory.
+#[test]
+fn decompression_bombs_stop_at_the_layer_limit() {
+    let dir = tempdir();
+    for c in [Compression::Gzip, Compression::Zstd] {
+        let file = dir.path().join("bomb");
+        let mut w: Box<dyn std::io::Write> = match c {
+            Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+                std::fs::File::create(&file).unwrap(),
+                flate2::Compression::best(),
+            )),
+            _ => Box::new(
+                zstd::Encoder::new(std::fs::File::create(&file).unwrap(), 9)
+                    .unwrap()
+                    .auto_finish(),
+            ),
+        };
+        // A tar header for one 256 MiB file, then its zeros.
+        let mut h = tar::Header::new_ustar();
+        h.set_path("zeros").unwrap();
+        h.set_size(256 << 20);
+        h.set_mode(0o644);
+        h.set_cksum();
+        w.write_all(h.as_bytes()).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            w.write_all(&zeros).unwrap();
+        }
+        drop(w);
+        assert!(std::fs::metadata(&file).unwrap().len() < 1 << 20);
+        let out = stella(&[
+            "scan",
+            &format!("layer:{}", file.display()),
+            "--max-layer-size",
+            "32M",
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("layer 0") && err.contains("max_layer_bytes"),
+            "{err}"
+        );
+    }
+}
