@@ -21,3 +21,4 @@ mod bad_input;
 mod corpus;
 mod determinism;
 mod trivy;
+mod trivy_rpm_apk;

@@ -1,6 +1,9 @@
 //! Conformance with Trivy: the real Trivy (offline) on the same inputs must report the same OS package
 //! set (name, version, arch) and attribute each package to the same layer. Every difference must be
 //! listed, with its reason, in tests/trivy-allowlist.txt; stale allowlist entries fail too.
+//!
+//! This module runs the Debian corpus; `trivy_rpm_apk` runs rpm and apk inputs built from the
+//! scanner-core fixtures through the same helpers and allowlist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,9 +13,10 @@ use serde_json::Value;
 
 use crate::common::*;
 
-type Key = (String, String, String);
+/// (name, version, arch). For rpm, version is `[epoch:]version-release`: see [`version_key`].
+pub type Key = (String, String, String);
 
-fn trivy_available() -> Option<()> {
+pub fn trivy_available() -> Option<()> {
     let venv = std::env::var_os("TRIVY_VENV").map(PathBuf::from);
     require(
         venv.filter(|v| v.join("bin/trivy").is_file()).map(|_| ()),
@@ -21,7 +25,7 @@ fn trivy_available() -> Option<()> {
 }
 
 /// Runs Trivy and returns OS packages → layer diffID (empty for rootfs scans).
-fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
+pub fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
     let status = Command::new("bash")
         .arg(repo_root().join("tests/corpus/trivy-offline.sh"))
         .args(args)
@@ -66,7 +70,24 @@ fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
     packages
 }
 
-fn ours(source: &str) -> BTreeMap<Key, String> {
+/// The version as Trivy's CycloneDX `version` spells it, so the two inventories compare as keys.
+///
+/// stella keeps rpm's epoch apart (`version` = VERSION-RELEASE, `epoch` = EPOCH, as `rpm -q` prints
+/// them and as the purl wants them: `@1.0-1?epoch=2`), while Trivy's CycloneDX `version` folds a
+/// non-zero epoch in (`2:1.0-1`, rpm's EVR notation). Both carry the same facts, so the key joins ours
+/// the same way: `[epoch:]version-release`, epoch left out when 0 (rpm compares a missing epoch as 0,
+/// and Trivy prints neither). dpkg and apk have no `epoch` field (dpkg keeps its epoch inside
+/// `version`, as Trivy does), so their versions pass through unchanged.
+pub fn version_key(p: &Value) -> String {
+    let version = p["version"].as_str().unwrap();
+    match p["epoch"].as_u64() {
+        Some(epoch) if epoch != 0 => format!("{epoch}:{version}"),
+        _ => version.to_owned(),
+    }
+}
+
+/// stella's OS packages → layer diffID (empty for rootfs scans).
+pub fn ours(source: &str) -> BTreeMap<Key, String> {
     let report = scan_json(source);
     report["inventory"]["packages"]
         .as_array()
@@ -76,7 +97,7 @@ fn ours(source: &str) -> BTreeMap<Key, String> {
             (
                 (
                     p["name"].as_str().unwrap().to_owned(),
-                    p["version"].as_str().unwrap().to_owned(),
+                    version_key(p),
                     p["arch"].as_str().unwrap_or_default().to_owned(),
                 ),
                 p["layer"]["diff_id"]
@@ -89,7 +110,7 @@ fn ours(source: &str) -> BTreeMap<Key, String> {
 }
 
 /// Allowlist lines: `INPUT only-ours|only-trivy|layer NAME VERSION ARCH  # reason`.
-fn allowlist() -> BTreeSet<(String, String, Key)> {
+pub fn allowlist() -> BTreeSet<(String, String, Key)> {
     let text = std::fs::read_to_string(repo_root().join("tests/trivy-allowlist.txt")).unwrap();
     text.lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
@@ -111,7 +132,7 @@ fn allowlist() -> BTreeSet<(String, String, Key)> {
         .collect()
 }
 
-fn compare(
+pub fn compare(
     input: &str,
     ours: &BTreeMap<Key, String>,
     trivy: &BTreeMap<Key, String>,
@@ -181,9 +202,49 @@ fn os_packages_and_layers_match_trivy() {
         );
         found.extend(compare(name, &ours, &theirs, *layers));
     }
-    let allowed = allowlist();
+    let inputs: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    assert_explained(&found, &inputs);
+}
+
+/// Every INPUT an allowlist line may name: the cases of this module and of `trivy_rpm_apk`.
+pub const INPUTS: &[&str] = &[
+    "app.tar",
+    "oci-app",
+    "rootfs-minbase",
+    "rootfs-rpm-sqlite",
+    "rootfs-rpm-sysimage",
+    "rootfs-rpm-bdb",
+    "rootfs-rpm-base",
+    "rootfs-rpm-ndb",
+    "oci-rpm",
+    "rootfs-apk",
+    "oci-apk",
+];
+
+/// An allowlist line for an input no test runs could never be found stale.
+#[test]
+fn allowlist_names_only_inputs_a_test_runs() {
+    for (input, kind, key) in allowlist() {
+        assert!(INPUTS.contains(&input.as_str()), "unknown input {input}");
+        assert!(
+            ["only-ours", "only-trivy", "layer"].contains(&kind.as_str()),
+            "unknown kind {kind} for {key:?}"
+        );
+    }
+}
+
+/// Fails unless `found` (the differences on `inputs`) is exactly the allowlist's lines for `inputs`:
+/// every difference explained, no stale line. Lines for other inputs belong to other tests.
+pub fn assert_explained(found: &BTreeSet<(String, String, Key)>, inputs: &[&str]) {
+    for input in inputs {
+        assert!(INPUTS.contains(input), "add {input} to trivy::INPUTS");
+    }
+    let allowed: BTreeSet<_> = allowlist()
+        .into_iter()
+        .filter(|(input, _, _)| inputs.contains(&input.as_str()))
+        .collect();
     let unexplained: Vec<_> = found.difference(&allowed).collect();
-    let stale: Vec<_> = allowed.difference(&found).collect();
+    let stale: Vec<_> = allowed.difference(found).collect();
     assert!(
         unexplained.is_empty() && stale.is_empty(),
         "differences from Trivy not in tests/trivy-allowlist.txt: {unexplained:#?}\n\
