@@ -133,7 +133,7 @@ pub fn package_purl(package: &Package, distro: Option<&Distro>) -> Option<Purl> 
     }
     let distro = distro.filter(|d| !d.id.is_empty());
     let namespace = match (kind, distro) {
-        (_, Some(d)) => d.id.to_ascii_lowercase(),
+        (_, Some(d)) => vendor(&d.id),
         (PackageKind::Deb, None) => "debian".to_owned(),
         (PackageKind::Apk, None) => "alpine".to_owned(),
         (PackageKind::Rpm, None) => String::new(),
@@ -159,6 +159,21 @@ pub fn package_purl(package: &Package, distro: Option<&Distro>) -> Option<Purl> 
         }
     }
     Some(purl)
+}
+
+/// The purl namespace (the distribution's vendor) for an os-release `ID`: the purl spec and the
+/// vulnerability databases name the vendor, not the edition (`opensuse`, not `opensuse-leap`; `redhat`,
+/// not `rhel`), as Trivy and Syft do.
+fn vendor(id: &str) -> String {
+    let id = id.to_ascii_lowercase();
+    match id.as_str() {
+        "rhel" => "redhat".to_owned(),
+        "ol" => "oracle".to_owned(),
+        "amzn" => "amazon".to_owned(),
+        "sles" | "sled" | "sles_sap" => "suse".to_owned(),
+        _ if id.starts_with("opensuse") => "opensuse".to_owned(),
+        _ => id,
+    }
 }
 
 /// The purl of a scanned image, `pkg:oci/<last repository component>@<manifest digest>?arch=…&
@@ -199,6 +214,23 @@ fn strip_reference(reference: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vendor_namespaces() {
+        for (id, want) in [
+            ("debian", "debian"),
+            ("Ubuntu", "ubuntu"),
+            ("rhel", "redhat"),
+            ("opensuse-leap", "opensuse"),
+            ("opensuse-tumbleweed", "opensuse"),
+            ("sles", "suse"),
+            ("amzn", "amazon"),
+            ("ol", "oracle"),
+            ("fedora", "fedora"),
+        ] {
+            assert_eq!(super::vendor(id), want, "{id}");
+        }
+    }
+
     use super::*;
     use crate::model::Digest;
 
@@ -274,7 +306,7 @@ mod tests {
             (
                 rpm_epoch,
                 Some(&rhel),
-                "pkg:rpm/rhel/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rhel-9.4&epoch=1",
+                "pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rhel-9.4&epoch=1",
             ),
             (
                 rpm_zero,
@@ -284,7 +316,7 @@ mod tests {
             (
                 pkg(PackageKind::Rpm, "NetworkManager", "1.46.0-1.el9", "x86_64"),
                 Some(&rhel),
-                "pkg:rpm/rhel/NetworkManager@1.46.0-1.el9?arch=x86_64&distro=rhel-9.4",
+                "pkg:rpm/redhat/NetworkManager@1.46.0-1.el9?arch=x86_64&distro=rhel-9.4",
             ),
         ];
         for (package, d, want) in cases {
