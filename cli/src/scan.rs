@@ -138,7 +138,8 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
             }
             let fs = DirFs::new(path.clone(), opts.limits.clone());
             let inventory = scanner_core::scan::scan_dir(&fs);
-            (directory_subject(path), inventory, None)
+            let subject = Subject::new(SourceKind::Directory, file_name(path));
+            (subject, inventory, None)
         }
         Source::Layer(path) => {
             let file = path.clone();
@@ -158,16 +159,8 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
             let scanned = scan_layers(&[layer], &opts, &progress_fn(progress))
                 .map_err(|e| Failure::new(exit::SOURCE, e))?;
             let subject = Subject {
-                kind: SourceKind::Layer,
-                name: file_name(path),
-                version: None,
-                manifest_digest: None,
-                config_digest: None,
-                repository: None,
-                os: None,
-                architecture: None,
-                variant: None,
                 layers: scanned.layers,
+                ..Subject::new(SourceKind::Layer, file_name(path))
             };
             (subject, scanned.inventory, None)
         }
@@ -310,21 +303,6 @@ fn image_subject(image: &ResolvedImage, layers: Vec<LayerInfo>) -> Subject {
         architecture: image.config.architecture.clone(),
         variant: image.config.variant.clone(),
         layers,
-    }
-}
-
-fn directory_subject(path: &Path) -> Subject {
-    Subject {
-        kind: SourceKind::Directory,
-        name: file_name(path),
-        version: None,
-        manifest_digest: None,
-        config_digest: None,
-        repository: None,
-        os: None,
-        architecture: None,
-        variant: None,
-        layers: Vec::new(),
     }
 }
 

@@ -35,16 +35,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let report = ScanReport {
         subject: Subject {
-            kind: SourceKind::Layer,
-            name: "fuzz".into(),
-            version: None,
-            manifest_digest: None,
-            config_digest: None,
-            repository: None,
-            os: None,
-            architecture: None,
-            variant: None,
             layers: scanned.layers,
+            ..Subject::new(SourceKind::Layer, "fuzz")
         },
         inventory: scanned.inventory,
         created: 0,

@@ -295,6 +295,24 @@ pub struct Subject {
     pub layers: Vec<LayerInfo>,
 }
 
+impl Subject {
+    /// A subject of `kind` named `name`, with every optional fact unknown and no layers.
+    pub fn new(kind: SourceKind, name: impl Into<String>) -> Self {
+        Subject {
+            kind,
+            name: name.into(),
+            version: None,
+            manifest_digest: None,
+            config_digest: None,
+            repository: None,
+            os: None,
+            architecture: None,
+            variant: None,
+            layers: Vec::new(),
+        }
+    }
+}
+
 /// The complete result of a scan: what was scanned, what was found, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanReport {
