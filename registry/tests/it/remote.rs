@@ -11,13 +11,9 @@ use registry::{
 use serde_json::json;
 
 use crate::support::{
-    access_for, build_test_layout, docker_config, have, sha256, skopeo_push, Registry, Reply,
-    TestLayout, TinyServer, TokenIssuer,
+    access_for, build_test_layout, docker_config, registry_tools, sha256, skopeo_push, Registry,
+    Reply, TestLayout, TinyServer, TokenIssuer,
 };
-
-fn tools_present() -> bool {
-    have("docker-registry") && have("skopeo")
-}
 
 fn opts(scratch: &Path, config: Option<&Path>) -> ResolveOptions {
     ResolveOptions {
@@ -56,7 +52,7 @@ fn layout(dir: &Path) -> TestLayout {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_anonymous_pull() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +132,7 @@ async fn real_registry_anonymous_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_htpasswd_basic_auth() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +195,7 @@ const SERVICE: &str = "stella-test-registry";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_bearer_token_auth() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
