@@ -496,6 +496,21 @@ fn platform_selection_from_a_registry_index() {
             && err.contains("--platform"),
         "{err}"
     );
+    // Regression: --platform used to be ignored for an image without an index.
+    let single = format!("{}/test/single:1", reg.host());
+    skopeo_push(&t.path, "single", &single, None, false);
+    let out = stella_with(
+        cfg.path(),
+        &["scan", "--insecure", "--platform", "linux/arm64", &single],
+        &[],
+    );
+    let err = failure(&out, 4, "linux/arm64 of an amd64-only image");
+    assert!(err.contains("available platforms: linux/amd64"), "{err}");
+    let local = format!("oci:{}:single", t.path.display());
+    let out = stella(&["scan", "--platform", "linux/arm64", &local]);
+    let err = failure(&out, 3, "the same from the OCI layout");
+    assert!(err.contains("available platforms: linux/amd64"), "{err}");
+
     for garbage in ["garbage", "linux/", "linux/arm64/v8/extra", "linux/amd 64"] {
         let err = failure(&scan(garbage), 2, garbage);
         assert!(err.contains("invalid platform"), "{garbage}: {err}");

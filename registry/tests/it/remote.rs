@@ -117,6 +117,23 @@ async fn real_registry_anonymous_pull() {
         "{e}"
     );
 
+    // A single-platform image is checked against --platform too, before any layer is downloaded.
+    let fresh = dir.path().join("scratch-platform");
+    let mut wrong = opts(&fresh, Some(&cfg));
+    wrong.platform = Some(Platform::parse("linux/arm64").unwrap());
+    let e = pull(&format!("{host}/test/img:1"), &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SourceError::NoMatchingPlatform { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("available platforms: linux/amd64"),
+        "{e}"
+    );
+    assert!(
+        !fresh.exists(),
+        "no layer downloaded for the wrong platform"
+    );
+
     let e = pull(&format!("{host}/test/img:nope"), &o)
         .await
         .unwrap_err();
