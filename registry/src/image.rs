@@ -356,6 +356,36 @@ pub(crate) fn select_platform<'a>(
     })
 }
 
+/// An explicitly requested platform must be the image's own, also when there was no index to choose
+/// from: an amd64-only image scanned for `--platform linux/arm64` would otherwise be described as if it
+/// were what was asked for. A config without `os`/`architecture` contradicts nothing, and the variant is
+/// compared only when the config names one (many arm64 configs omit `v8`).
+pub(crate) fn check_config_platform(
+    config: &ImageConfig,
+    wanted: Option<&Platform>,
+    location: &str,
+) -> Result<(), SourceError> {
+    let (Some(want), Some(os), Some(arch)) =
+        (wanted, config.os.as_deref(), config.architecture.as_deref())
+    else {
+        return Ok(());
+    };
+    let actual = Platform::new(os, arch, config.variant.as_deref());
+    let ok = if actual.variant.is_some() {
+        want.matches(&actual)
+    } else {
+        want.os == actual.os && want.architecture == actual.architecture
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(SourceError::NoMatchingPlatform {
+        wanted: want.to_string(),
+        location: location.to_owned(),
+        available: vec![actual.to_string()],
+    })
+}
+
 /// Checks `bytes` against the descriptor's digest and size.
 pub(crate) fn verify(
     bytes: &[u8],

@@ -97,7 +97,7 @@ pub fn resolve_local(
     platform: Option<&Platform>,
 ) -> Result<ResolvedImage, SourceError> {
     let location = source_location(source);
-    match source {
+    let image = match source {
         Source::OciLayout { path, tag } => {
             let fallback = file_name(path);
             layout::resolve(
@@ -130,7 +130,9 @@ pub fn resolve_local(
         Source::Dir(_) | Source::Layer(_) => Err(SourceError::NotAnImage {
             source_name: source.to_string(),
         }),
-    }
+    }?;
+    image::check_config_platform(&image.config, platform, &location)?;
+    Ok(image)
 }
 
 /// How a source is named in errors: the transport and path, without the tag.

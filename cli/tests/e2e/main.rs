@@ -16,9 +16,15 @@
 )]
 
 mod common;
+/// The registry crate's test harness: a real `docker-registry` on 127.0.0.1, skopeo pushes, a token
+/// server, hand-built OCI layouts. Shared by path so both test binaries run the same registry setup.
+#[path = "../../../registry/tests/it/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 mod bad_input;
 mod corpus;
 mod determinism;
+mod registry;
 mod trivy;
 mod trivy_rpm_apk;

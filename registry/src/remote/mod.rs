@@ -22,8 +22,9 @@ use tokio::io::AsyncWriteExt as _;
 use crate::digest::{Digest, Hasher};
 use crate::error::SourceError;
 use crate::image::{
-    check_layer_count, select_platform, verify, BlobLocation, ImageConfig, LayerBlob, ManifestDoc,
-    ResolvedImage, MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_INDEX_DEPTH, MAX_MANIFEST_BYTES,
+    check_config_platform, check_layer_count, select_platform, verify, BlobLocation, ImageConfig,
+    LayerBlob, ManifestDoc, ResolvedImage, MANIFEST_ACCEPT, MAX_CONFIG_BYTES, MAX_INDEX_DEPTH,
+    MAX_MANIFEST_BYTES,
 };
 use crate::reference::Reference;
 use crate::ResolveOptions;
@@ -629,6 +630,8 @@ pub(crate) async fn resolve(
         .await?;
     let config = ImageConfig::parse(&config_raw, &format!("{location}@{config_digest}"))?;
     check_layer_count(&config, layer_descs.len(), &location)?;
+    // Before any layer is downloaded.
+    check_config_platform(&config, opts.platform.as_ref(), &location)?;
 
     tokio::fs::create_dir_all(&opts.scratch_dir)
         .await

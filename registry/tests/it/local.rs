@@ -184,6 +184,31 @@ fn oci_layout_tags_and_platforms() {
     assert!(matches!(e, SourceError::NotOciLayout { .. }), "{e}");
 }
 
+/// Regression: `--platform` was ignored for an image without an index, so an amd64-only image scanned
+/// for linux/arm64 was reported as if it were the arm64 image.
+#[test]
+fn platform_is_checked_on_single_platform_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&dir.path().join("layout"));
+    let single = format!("oci:{}:single", t.path.display());
+    for ok in ["linux/amd64", "linux/x86_64", "linux/amd64/v1"] {
+        let img = local(&single, Some(ok)).unwrap();
+        assert_eq!(img.config_digest, t.single_config, "{ok}");
+    }
+    for wrong in ["linux/arm64", "windows/amd64", "linux/arm/v7"] {
+        let e = local(&single, Some(wrong)).unwrap_err();
+        assert!(matches!(e, SourceError::NoMatchingPlatform { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("available platforms: linux/amd64 (choose one with --platform)"),
+            "{e}"
+        );
+    }
+    // The check is on the image actually chosen, after an index too (arm/v7 config, variant named).
+    let multi = format!("oci:{}:multi", t.path.display());
+    assert!(local(&multi, Some("linux/arm/v7")).is_ok());
+}
+
 #[test]
 fn untagged_multi_platform_index_json() {
     let dir = tempfile::tempdir().unwrap();

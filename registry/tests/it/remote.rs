@@ -11,13 +11,9 @@ use registry::{
 use serde_json::json;
 
 use crate::support::{
-    access_for, build_test_layout, docker_config, have, sha256, skopeo_push, Registry, Reply,
-    TestLayout, TinyServer, TokenIssuer,
+    access_for, build_test_layout, docker_config, registry_tools, sha256, skopeo_push, Registry,
+    Reply, TestLayout, TinyServer, TokenIssuer,
 };
-
-fn tools_present() -> bool {
-    have("docker-registry") && have("skopeo")
-}
 
 fn opts(scratch: &Path, config: Option<&Path>) -> ResolveOptions {
     ResolveOptions {
@@ -56,7 +52,7 @@ fn layout(dir: &Path) -> TestLayout {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_anonymous_pull() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -121,6 +117,23 @@ async fn real_registry_anonymous_pull() {
         "{e}"
     );
 
+    // A single-platform image is checked against --platform too, before any layer is downloaded.
+    let fresh = dir.path().join("scratch-platform");
+    let mut wrong = opts(&fresh, Some(&cfg));
+    wrong.platform = Some(Platform::parse("linux/arm64").unwrap());
+    let e = pull(&format!("{host}/test/img:1"), &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SourceError::NoMatchingPlatform { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("available platforms: linux/amd64"),
+        "{e}"
+    );
+    assert!(
+        !fresh.exists(),
+        "no layer downloaded for the wrong platform"
+    );
+
     let e = pull(&format!("{host}/test/img:nope"), &o)
         .await
         .unwrap_err();
@@ -136,7 +149,7 @@ async fn real_registry_anonymous_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_htpasswd_basic_auth() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +212,7 @@ const SERVICE: &str = "stella-test-registry";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_registry_bearer_token_auth() {
-    if !tools_present() {
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,9 @@
 //! Test helpers: small OCI layouts built by hand, a real `docker-registry` process, a tiny HTTP server
 //! (for the token server and for a lying registry), and ES256 JWTs.
+//!
+//! Shared by two test binaries: the registry crate's `tests/it` and the stella CLI's `tests/e2e`, which
+//! includes this file with `#[path = "../../../registry/tests/it/support.rs"] mod support;`. It must
+//! therefore stay self-contained: no `crate::` paths, only dependencies both packages declare.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -162,14 +166,29 @@ pub fn build_test_layout(path: &Path) -> TestLayout {
     }
 }
 
-pub fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from("/work/corpus");
-    if p.join("oci/index.json").is_file() && p.join("app.tar").is_file() {
-        Some(p)
-    } else {
-        println!("SKIP: /work/corpus is absent (CI builds it)");
-        None
+/// Skips the calling test (returns `None`) with a message, or panics under CI (the `CI` environment
+/// variable is set), where a missing tool or data set must fail the run rather than pass it silently.
+pub fn require<T>(what: Option<T>, why: &str) -> Option<T> {
+    if what.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "required under CI but missing: {why}"
+        );
+        eprintln!("skipping: {why} (run tests/run.sh)");
     }
+    what
+}
+
+/// The corpus directory (CORPUS_DIR, else target/corpus), when it has been built.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/corpus"));
+    let ok = dir.join("oci/.done").is_file() && dir.join("app.tar").is_file();
+    require(
+        ok.then_some(dir),
+        "the corpus (CORPUS_DIR or target/corpus)",
+    )
 }
 
 pub fn free_port() -> u16 {
@@ -180,6 +199,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether `tool` runs (`tool --version`); under CI a missing tool fails the test (see [`require`]).
 pub fn have(tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
@@ -187,10 +207,13 @@ pub fn have(tool: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if !found {
-        println!("SKIP: {tool} is not installed");
-    }
-    found
+    require(found.then_some(()), &format!("{tool} is not installed")).is_some()
+}
+
+/// `docker-registry` (CNCF distribution) and `skopeo`, both needed to run and fill a real registry.
+pub fn registry_tools() -> bool {
+    // `&`, not `&&`: outside CI every missing tool gets its skip message.
+    have("docker-registry") & have("skopeo")
 }
 
 /// A `docker-registry` (CNCF distribution) on 127.0.0.1, killed on drop.

@@ -9,21 +9,12 @@ use serde_json::Value;
 
 pub mod image;
 
+/// One skip-or-fail rule for every binary that shares the registry harness.
+pub use crate::support::require;
+
 /// Root of the repository.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Skips the calling test (returns `None`) with a message, or panics under CI where nothing may skip.
-pub fn require<T>(what: Option<T>, why: &str) -> Option<T> {
-    if what.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "required under CI but missing: {why}"
-        );
-        eprintln!("skipping: {why} (run tests/run.sh)");
-    }
-    what
 }
 
 /// The corpus directory (CORPUS_DIR, else target/corpus), when it has been built.
