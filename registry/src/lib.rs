@@ -31,6 +31,7 @@ mod image;
 mod layout;
 mod platform;
 mod reference;
+pub mod referrers;
 mod remote;
 mod source;
 mod tarindex;
