@@ -143,6 +143,24 @@ pub enum SourceError {
         /// The layout or archive.
         location: String,
     },
+    /// Another process holds an OCI layout's lock for longer than we wait.
+    #[error("{} is locked by another process ({holder}) and stayed locked for {waited_secs}s; if no stella process is writing to the layout, delete the lock file", lock.display())]
+    LayoutLocked {
+        /// The lock file (`index.json.lock`).
+        lock: PathBuf,
+        /// What the lock file says about its holder.
+        holder: String,
+        /// How long we waited.
+        waited_secs: u64,
+    },
+    /// An operation this build or this target cannot do.
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// Why it cannot be done, and what to do instead.
+        reason: String,
+    },
     /// A file named by `manifest.json` (docker archive) is not in the archive.
     #[error("{archive} has no member '{member}' (named by manifest.json)")]
     MissingMember {

@@ -198,6 +198,9 @@ pub(crate) struct Descriptor {
     pub(crate) platform: Option<RawPlatform>,
     #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
+    /// Set on referrer (artifact) manifests, e.g. an SBOM that `stella sbom push` added to a layout.
+    #[serde(default)]
+    pub(crate) artifact_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,7 +222,7 @@ impl Descriptor {
     }
 
     /// BuildKit attestation manifests and other non-runnable entries in an index.
-    fn is_attestation(&self) -> bool {
+    pub(crate) fn is_attestation(&self) -> bool {
         self.annotations
             .get("vnd.docker.reference.type")
             .is_some_and(|t| t == "attestation-manifest")

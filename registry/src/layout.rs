@@ -17,7 +17,7 @@ use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::tarindex::{read_range, TarIndex};
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// Where a layout's files are: a directory, or members of a tar.
@@ -43,7 +43,7 @@ impl Store<'_> {
         }
     }
 
-    fn read(
+    pub(crate) fn read(
         &self,
         rel: &str,
         limit: u64,
@@ -64,7 +64,7 @@ impl Store<'_> {
     }
 
     /// Reads a small blob and verifies it against its descriptor.
-    fn read_blob(
+    pub(crate) fn read_blob(
         &self,
         desc: &Descriptor,
         limit: u64,
@@ -97,14 +97,11 @@ struct OciLayoutFile {
     image_layout_version: String,
 }
 
-/// Resolves an image in a layout. `location` is how the layout is shown in errors (`oci:/x`).
-pub(crate) fn resolve(
+/// Reads `oci-layout` (checking the version) and `index.json`; returns the index's entries.
+pub(crate) fn read_top_index(
     store: &Store<'_>,
-    tag: Option<&str>,
-    platform: Option<&Platform>,
     location: &str,
-    fallback_name: &str,
-) -> Result<ResolvedImage, SourceError> {
+) -> Result<Vec<Descriptor>, SourceError> {
     let not_layout = |reason: &str| SourceError::NotOciLayout {
         location: location.to_owned(),
         reason: reason.to_owned(),
@@ -123,23 +120,36 @@ pub(crate) fn resolve(
     let index_bytes = store
         .read("index.json", MAX_MANIFEST_BYTES, "index.json", location)?
         .ok_or_else(|| not_layout("no 'index.json' file"))?;
-    let top = match ManifestDoc::parse(&index_bytes, None, &format!("{location}/index.json"))? {
-        ManifestDoc::Index(entries) => entries,
-        ManifestDoc::Manifest { .. } => {
-            return Err(SourceError::malformed(
-                "index.json",
-                location,
-                "is a manifest, not an index",
-            ))
-        }
-    };
+    match ManifestDoc::parse(&index_bytes, None, &format!("{location}/index.json"))? {
+        ManifestDoc::Index(entries) => Ok(entries),
+        ManifestDoc::Manifest { .. } => Err(SourceError::malformed(
+            "index.json",
+            location,
+            "is a manifest, not an index",
+        )),
+    }
+}
 
-    let tags: Vec<String> = top
+/// The `index.json` entry an image reference names: the one tagged `tag`, else the only image, else
+/// (untagged per-platform entries) the platform's. Referrer manifests that `stella sbom push` added
+/// (entries with an `artifactType`) are not images and never chosen.
+pub(crate) fn choose_top(
+    top: &[Descriptor],
+    tag: Option<&str>,
+    platform: Option<&Platform>,
+    location: &str,
+) -> Result<Descriptor, SourceError> {
+    let images: Vec<Descriptor> = top
+        .iter()
+        .filter(|d| d.artifact_type.is_none())
+        .cloned()
+        .collect();
+    let tags: Vec<String> = images
         .iter()
         .filter_map(|d| d.annotations.get(REF_NAME).cloned())
         .collect();
-    let chosen: Descriptor = match tag {
-        Some(t) => top
+    match tag {
+        Some(t) => images
             .iter()
             .find(|d| d.annotations.get(REF_NAME).is_some_and(|n| n == t))
             .cloned()
@@ -148,23 +158,36 @@ pub(crate) fn resolve(
                 wanted: t.to_owned(),
                 location: location.to_owned(),
                 available: tags.clone(),
-            })?,
-        None => match top.as_slice() {
-            [] => return Err(not_layout("index.json lists no images")),
-            [only] => only.clone(),
+            }),
+        None => match images.as_slice() {
+            [] => Err(SourceError::NotOciLayout {
+                location: location.to_owned(),
+                reason: "index.json lists no images".to_owned(),
+            }),
+            [only] => Ok(only.clone()),
             // Untagged, per-platform entries: index.json itself is the image index.
             many if tags.is_empty() && many.iter().all(|d| d.platform.is_some()) => {
-                select_platform(many, platform, location)?.clone()
+                select_platform(many, platform, location).cloned()
             }
-            _ => {
-                return Err(SourceError::Ambiguous {
-                    location: location.to_owned(),
-                    hint: format!("{location}:{}", tags.first().map_or("TAG", String::as_str)),
-                    available: tags,
-                })
-            }
+            _ => Err(SourceError::Ambiguous {
+                location: location.to_owned(),
+                hint: format!("{location}:{}", tags.first().map_or("TAG", String::as_str)),
+                available: tags,
+            }),
         },
-    };
+    }
+}
+
+/// Resolves an image in a layout. `location` is how the layout is shown in errors (`oci:/x`).
+pub(crate) fn resolve(
+    store: &Store<'_>,
+    tag: Option<&str>,
+    platform: Option<&Platform>,
+    location: &str,
+    fallback_name: &str,
+) -> Result<ResolvedImage, SourceError> {
+    let top = read_top_index(store, location)?;
+    let chosen = choose_top(&top, tag, platform, location)?;
 
     let chosen_tag = chosen
         .annotations

@@ -29,12 +29,17 @@ mod docker_archive;
 mod error;
 mod image;
 mod layout;
+pub mod layout_target;
 mod platform;
 mod reference;
 pub mod referrers;
 mod remote;
+// TEMPORARY: the registry side of issue 4 until `remote::push_referrer` & co. land.
+mod remote_stub;
 mod source;
+pub mod target;
 mod tarindex;
+mod timestamp;
 
 use std::path::PathBuf;
 
@@ -48,6 +53,7 @@ pub use image::{
 pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
+pub use remote_stub::{fetch_referrer, list_referrers, push_referrer, PushOptions, PushedReferrer};
 pub use source::Source;
 
 /// How to resolve a source.

@@ -17,6 +17,12 @@ pub const ARTIFACT_CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 pub const ARTIFACT_SPDX: &str = "application/spdx+json";
 /// Sigstore bundle v0.3 (as cosign v3 pushes attestations).
 pub const ARTIFACT_SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// An in-toto statement (the layers of BuildKit attestation manifests).
+pub const ARTIFACT_IN_TOTO: &str = "application/vnd.in-toto+json";
+/// Annotation on an in-toto layer: the statement's predicate type.
+pub const ANNOTATION_IN_TOTO_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+/// Largest SBOM or attestation (one referrer layer) we read or push.
+pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 /// The empty config of artifact manifests.
 pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// Its bytes: `{}`.

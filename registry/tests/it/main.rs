@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+mod layout_referrers;
 mod local;
 mod remote;
 mod sources;
