@@ -3,6 +3,7 @@
 // The binary is the one place that talks to the terminal; the libraries never print.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod referrers;
 mod scan;
 
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ pub mod exit {
     pub const REGISTRY: u8 = 4;
     /// The output could not be written.
     pub const OUTPUT: u8 = 5;
+    /// Nothing matched: no SBOM or referrer of the requested kind is attached to the image.
+    pub const NOT_FOUND: u8 = 6;
 }
 
 const EXIT_CODES: &str = "\
@@ -32,7 +35,8 @@ Exit codes:
   2  invalid arguments
   3  the source could not be read (missing, corrupt, unsupported, digest mismatch)
   4  registry error (unreachable, authentication refused, not found)
-  5  the output could not be written";
+  5  the output could not be written
+  6  nothing found (no SBOM or referrer of the requested kind attached)";
 
 #[derive(Debug, Parser)]
 #[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
@@ -46,12 +50,20 @@ enum Command {
     /// Scan an image, a layer or a root file system and write its SBOM.
     #[command(after_help = scan::AFTER_HELP)]
     Scan(scan::ScanArgs),
+    /// Attach SBOMs to images and fetch them back (OCI 1.1 referrers).
+    #[command(subcommand)]
+    Sbom(referrers::SbomCommand),
+    /// List what refers to an image: SBOMs, attestations, signatures.
+    #[command(after_help = referrers::AFTER_HELP)]
+    Referrers(referrers::ReferrersArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Sbom(command) => referrers::run_sbom(command),
+        Command::Referrers(args) => referrers::run_referrers(args),
     };
     ExitCode::from(code)
 }

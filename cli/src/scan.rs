@@ -32,7 +32,7 @@ Document time comes from SOURCE_DATE_EPOCH, else the image config's `created`, e
 so the same input always gives byte-identical output.
 
 Exit codes: 0 success, 1 unexpected failure, 2 invalid arguments, 3 source unreadable,
-4 registry error, 5 output not written.";
+4 registry error, 5 output not written, 6 nothing found.";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,13 +97,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// A failure with its exit code.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(code: u8, message: impl std::fmt::Display) -> Self {
         Failure {
             code,
             message: message.to_string(),
@@ -203,7 +203,7 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
     write_output(args.output.as_deref(), &bytes)
 }
 
-fn source_date_epoch() -> Result<Option<i64>, Failure> {
+pub(crate) fn source_date_epoch() -> Result<Option<i64>, Failure> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => v.trim().parse::<i64>().map(Some).map_err(|_| {
             Failure::new(
@@ -340,7 +340,7 @@ fn warn_diagnostics(inventory: &Inventory) {
 
 /// Writes to stdout, or atomically to a file (temporary file in the same directory, then rename), so a
 /// failed run never leaves a half-written SBOM behind.
-fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     let Some(path) = path else {
         let mut out = std::io::stdout().lock();
         return out

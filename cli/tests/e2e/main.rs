@@ -25,6 +25,7 @@ mod support;
 mod bad_input;
 mod corpus;
 mod determinism;
+mod referrers;
 mod registry;
 mod trivy;
 mod trivy_rpm_apk;
