@@ -355,6 +355,14 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     let fail = |e: std::io::Error| Failure::new(exit::OUTPUT, format!("{}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
+    // Temporary files are created 0600; an SBOM is an ordinary, shareable output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
+    }
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())

@@ -262,3 +262,21 @@ fn decompression_bombs_stop_at_the_layer_limit() {
         );
     }
 }
+
+#[test]
+fn output_file_is_world_readable_like_any_build_output() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let out_path = dir.path().join("sbom.json");
+    let src = dir.path().join("rootfs");
+    std::fs::create_dir_all(&src).unwrap();
+    let out = stella(&[
+        "scan",
+        src.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&out_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
