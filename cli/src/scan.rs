@@ -255,7 +255,10 @@ fn resolve(
     let remote = matches!(source, Source::Remote(_));
     let image = runtime
         .block_on(registry::resolve(source, &opts))
-        .map_err(|e| Failure::new(if remote { exit::REGISTRY } else { exit::SOURCE }, e))?;
+        .map_err(|e| {
+            let code = if remote { exit::REGISTRY } else { exit::SOURCE };
+            Failure::new(code, with_causes(&e))
+        })?;
     Ok((image, scratch))
 }
 
@@ -336,6 +339,22 @@ fn warn_diagnostics(inventory: &Inventory) {
             None => eprintln!("stella: warning: {}: {}", d.path, d.message),
         }
     }
+}
+
+/// `error` and the causes behind it that its own message does not already say ("connection refused"
+/// under "error sending request"), joined with `: `.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }
 
 /// Writes to stdout, or atomically to a file (temporary file in the same directory, then rename), so a

@@ -280,3 +280,17 @@ fn output_file_is_world_readable_like_any_build_output() {
     let mode = std::fs::metadata(&out_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
 }
+
+/// A registry that is not there: exit 4, quickly, and the message says why (the OS error), not only
+/// that a request failed.
+#[test]
+fn unreachable_registry_is_exit_4_with_the_cause() {
+    // Port 1 on loopback: nothing listens there.
+    let out = stella(&["scan", "--insecure", "127.0.0.1:1/team/app:1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+}
