@@ -255,7 +255,10 @@ fn resolve(
     let remote = matches!(source, Source::Remote(_));
     let image = runtime
         .block_on(registry::resolve(source, &opts))
-        .map_err(|e| Failure::new(if remote { exit::REGISTRY } else { exit::SOURCE }, e))?;
+        .map_err(|e| {
+            let code = if remote { exit::REGISTRY } else { exit::SOURCE };
+            Failure::new(code, with_causes(&e))
+        })?;
     Ok((image, scratch))
 }
 
@@ -338,6 +341,22 @@ fn warn_diagnostics(inventory: &Inventory) {
     }
 }
 
+/// `error` and the causes behind it that its own message does not already say ("connection refused"
+/// under "error sending request"), joined with `: `.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
+}
+
 /// Writes to stdout, or atomically to a file (temporary file in the same directory, then rename), so a
 /// failed run never leaves a half-written SBOM behind.
 pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
@@ -355,6 +374,14 @@ pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Fail
     let fail = |e: std::io::Error| Failure::new(exit::OUTPUT, format!("{}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
+    // Temporary files are created 0600; an SBOM is an ordinary, shareable output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
+    }
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())

@@ -262,3 +262,35 @@ fn decompression_bombs_stop_at_the_layer_limit() {
         );
     }
 }
+
+#[test]
+fn output_file_is_world_readable_like_any_build_output() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let out_path = dir.path().join("sbom.json");
+    let src = dir.path().join("rootfs");
+    std::fs::create_dir_all(&src).unwrap();
+    let out = stella(&[
+        "scan",
+        src.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&out_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+/// A registry that is not there: exit 4, quickly, and the message says why (the OS error), not only
+/// that a request failed.
+#[test]
+fn unreachable_registry_is_exit_4_with_the_cause() {
+    // Port 1 on loopback: nothing listens there.
+    let out = stella(&["scan", "--insecure", "127.0.0.1:1/team/app:1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+}
