@@ -9,6 +9,10 @@
 //! digests), run docker credential helpers, or talk to a docker daemon. Directory and single-layer sources
 //! ([`Source::Dir`], [`Source::Layer`]) are parsed here but scanned directly by the caller.
 //!
+//! It also attaches SBOMs and attestations to images as OCI 1.1 referrers and discovers them:
+//! [`target`] dispatches between an OCI layout on disk ([`layout_target`]) and a registry; the
+//! artifact manifest and discovery results are in [`referrers`].
+//!
 //! Every index, manifest and config is checked against its digest and size before it is parsed; sizes are
 //! bounded ([`MAX_MANIFEST_BYTES`], [`MAX_CONFIG_BYTES`]); plain HTTP is allowed only to loopback registries.
 //!
