@@ -273,3 +273,49 @@ fn concurrent_stella_processes_lose_no_referrer() {
         .collect();
     assert_eq!(listed, pushed);
 }
+
+/// umoci (a layout tool we did not write) accepts the layout after a push: `umoci ls` still lists only
+/// the image's tag (the referrer entry is untagged), and `umoci gc` keeps the referrer's blobs because
+/// index.json reaches them — while it does delete a stray blob, so the collection really ran.
+#[test]
+fn umoci_lists_and_garbage_collects_the_layout_after_a_push() {
+    if !crate::support::have("umoci") {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path().join("layout");
+    small_layout(&dir);
+    let image = format!("oci:{}:app", dir.display());
+    let sbom = tmp.path().join("app.cdx.json");
+    ok(
+        &stella(&["scan", &image, "--output", sbom.to_str().unwrap()]),
+        "scan",
+    );
+    ok(
+        &stella(&["sbom", "push", &image, "--sbom", sbom.to_str().unwrap()]),
+        "push",
+    );
+    let stray = dir.join(format!(
+        "blobs/sha256/{}",
+        image::sha256_hex(b"unreferenced")
+    ));
+    std::fs::write(&stray, b"unreferenced").unwrap();
+
+    let umoci = |args: &[&str]| {
+        let out = std::process::Command::new("umoci")
+            .args(args)
+            .arg("--layout")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8(ok(&out, &format!("umoci {args:?}"))).unwrap()
+    };
+    assert_eq!(umoci(&["ls"]).trim(), "app");
+    umoci(&["gc"]);
+    assert!(!stray.exists(), "umoci gc ran");
+    assert_eq!(
+        ok(&stella(&["sbom", "pull", &image]), "pull after gc"),
+        std::fs::read(&sbom).unwrap()
+    );
+    assert_eq!(referrers_json(&image).len(), 1);
+}
