@@ -10,7 +10,12 @@
 //! # async fn demo() -> Result<(), registry::SourceError> {
 //! use registry::target::{self, Target};
 //! let target = Target::parse("oci:./layout:app")?;
-//! let opts = registry::PushOptions::default();
+//! let opts = registry::PushOptions {
+//!     insecure: false,
+//!     docker_config: None,
+//!     mount_from: None,
+//!     platform: None,
+//! };
 //! for r in target::list(&target, Some(registry::referrers::ARTIFACT_CYCLONEDX), &opts).await? {
 //!     let (_manifest, _media_type, _sbom) = target::fetch(&target, &r, &opts).await?;
 //! }

@@ -156,7 +156,9 @@ fn push_list_fetch_on_a_single_image() {
 
     // Pushing the same artifact again changes nothing.
     let again = push_referrer_layout(dir, Some("single"), &sbom, None).unwrap();
-    assert_eq!(again, pushed);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].manifest, pushed[0].manifest);
+    assert_eq!(again[0].subject, pushed[0].subject);
     assert_eq!(
         index_json(dir)["manifests"].as_array().unwrap().len(),
         before + 1
