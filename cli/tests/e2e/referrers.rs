@@ -319,3 +319,95 @@ fn umoci_lists_and_garbage_collects_the_layout_after_a_push() {
     );
     assert_eq!(referrers_json(&image).len(), 1);
 }
+
+/// A multi-platform index: a push attaches to every platform manifest (or `--platform`'s), and pull
+/// wants to know which platform's SBOM when they differ.
+#[test]
+fn multi_platform_push_and_pull() {
+    let tmp = tempdir();
+    let t = crate::support::build_test_layout(&tmp.path().join("layout"));
+    let image = format!("oci:{}:multi", t.path.display());
+    let all = tmp.path().join("all.json");
+    let arm = tmp.path().join("arm.json");
+    std::fs::write(
+        &all,
+        br#"{"bomFormat":"CycloneDX","metadata":{"timestamp":"2024-01-01T00:00:00Z"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &arm,
+        br#"{"bomFormat":"CycloneDX","metadata":{"timestamp":"2024-06-01T00:00:00Z"},"arm":1}"#,
+    )
+    .unwrap();
+    let out = ok(
+        &stella(&["sbom", "push", &image, "--sbom", all.to_str().unwrap()]),
+        "push all",
+    );
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
+    let out = ok(
+        &stella(&[
+            "sbom",
+            "push",
+            &image,
+            "--sbom",
+            arm.to_str().unwrap(),
+            "--platform",
+            "linux/arm64",
+            "--format",
+            "json",
+        ]),
+        "push arm64",
+    );
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    let arm_subject = v["pushed"][0]["subject"]["digest"].as_str().unwrap();
+    assert_eq!(v["pushed"].as_array().unwrap().len(), 1);
+
+    let found = referrers_json(&image);
+    assert_eq!(found.len(), 4);
+    let tree = String::from_utf8(ok(&stella(&["referrers", &image]), "tree")).unwrap();
+    assert_eq!(tree.matches("discovery=layout").count(), 4, "{tree}");
+    assert_eq!(
+        tree.matches("── sha256:").count(),
+        3,
+        "three subjects: {tree}"
+    );
+
+    let err = fails(&stella(&["sbom", "pull", &image]), 2, "which platform");
+    assert!(
+        err.contains("--platform") && err.contains(arm_subject),
+        "{err}"
+    );
+    let pulled = ok(
+        &stella(&["sbom", "pull", &image, "--platform", "linux/arm64"]),
+        "pull arm64",
+    );
+    assert_eq!(pulled, std::fs::read(&arm).unwrap(), "the newest for arm64");
+    let pulled = ok(
+        &stella(&["sbom", "pull", &image, "--platform", "linux/arm/v7"]),
+        "pull arm/v7",
+    );
+    assert_eq!(pulled, std::fs::read(&all).unwrap());
+    let err = fails(
+        &stella(&[
+            "sbom",
+            "pull",
+            &image,
+            "--platform",
+            "linux/arm64",
+            "--type",
+            "spdx",
+        ]),
+        6,
+        "no spdx",
+    );
+    assert!(err.contains(CDX), "lists what is there: {err}");
+    let err = fails(
+        &stella(&["referrers", &image, "--platform", "linux/s390x"]),
+        3,
+        "no such platform",
+    );
+    assert!(
+        err.contains("linux/s390x") && err.contains("linux/arm/v7"),
+        "{err}"
+    );
+}
