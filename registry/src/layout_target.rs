@@ -230,20 +230,17 @@ fn list_impl(
 
 /// Sorts referrers deterministically: subject, artifact type, creation time, digest, discovery.
 pub fn sort_referrers(referrers: &mut [Referrer]) {
-    referrers.sort_by(|a, b| {
-        let key = |r: &Referrer| {
-            (
-                r.subject.clone(),
-                r.descriptor.artifact_type.clone(),
-                r.descriptor
-                    .annotations
-                    .get(crate::referrers::ANNOTATION_CREATED)
-                    .and_then(|c| crate::timestamp::parse_rfc3339(c)),
-                r.descriptor.digest.clone(),
-                r.discovery,
-            )
-        };
-        key(a).cmp(&key(b))
+    referrers.sort_by_cached_key(|r| {
+        (
+            r.subject.clone(),
+            r.descriptor.artifact_type.clone(),
+            r.descriptor
+                .annotations
+                .get(crate::referrers::ANNOTATION_CREATED)
+                .and_then(|c| crate::timestamp::parse_rfc3339(c)),
+            r.descriptor.digest.clone(),
+            r.discovery,
+        )
     });
 }
 

@@ -411,3 +411,78 @@ fn multi_platform_push_and_pull() {
         "{err}"
     );
 }
+
+/// The corpus `minbase` image (real Debian, one ~90 MB layer), copied into a layout of its own (only
+/// its blobs): scan → push → pull gives back the SBOM byte for byte, SPDX too.
+#[test]
+fn corpus_minbase_round_trip() {
+    let Some(corpus) = corpus() else { return };
+    let src = corpus.join("oci");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(src.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "minbase")
+        .unwrap()
+        .clone();
+    let tmp = tempdir();
+    let dir = tmp.path().join("minbase");
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let copy = |digest: &str| {
+        let rel = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        std::fs::copy(src.join(&rel), dir.join(&rel)).unwrap();
+    };
+    let manifest_digest = entry["digest"].as_str().unwrap();
+    copy(manifest_digest);
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            src.join("blobs/sha256")
+                .join(manifest_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    copy(manifest["config"]["digest"].as_str().unwrap());
+    for l in manifest["layers"].as_array().unwrap() {
+        copy(l["digest"].as_str().unwrap());
+    }
+    std::fs::copy(src.join("oci-layout"), dir.join("oci-layout")).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [entry]})).unwrap(),
+    )
+    .unwrap();
+
+    let image = format!("oci:{}:minbase", dir.display());
+    for (format, kind) in [("cyclonedx-json", "cyclonedx"), ("spdx-json", "spdx")] {
+        let sbom = tmp.path().join(format!("minbase.{kind}.json"));
+        ok(
+            &stella(&[
+                "scan",
+                &image,
+                "--quiet",
+                "--format",
+                format,
+                "--output",
+                sbom.to_str().unwrap(),
+            ]),
+            "scan",
+        );
+        ok(
+            &stella(&["sbom", "push", &image, "--sbom", sbom.to_str().unwrap()]),
+            "push",
+        );
+        assert_eq!(
+            ok(&stella(&["sbom", "pull", &image, "--type", kind]), "pull"),
+            std::fs::read(&sbom).unwrap(),
+            "{kind}"
+        );
+    }
+    let found = referrers_json(&image);
+    assert_eq!(found.len(), 2);
+    assert!(found
+        .iter()
+        .all(|r| r["subject"] == manifest_digest && r["discovery"] == "layout"));
+}
