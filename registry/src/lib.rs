@@ -5,13 +5,16 @@
 //! config, and where each layer blob can be read. Remote blobs are streamed to a scratch directory with
 //! their digests checked on the way; nothing unverified is ever handed on.
 //!
-//! What it does **not** do: read layer contents (the scanner streams [`LayerBlob`]s and verifies their
-//! digests), run docker credential helpers, or talk to a docker daemon. Directory and single-layer sources
-//! ([`Source::Dir`], [`Source::Layer`]) are parsed here but scanned directly by the caller.
+//! It also pushes and discovers SBOMs and attestations as OCI 1.1 referrers ([`push_referrer`],
+//! [`list_referrers`], [`fetch_referrer`]), through the referrers API or the `sha256-<hex>` tag-schema
+//! fallback, with docker credential helpers, retries honouring `Retry-After` and a per-registry
+//! request budget. [`target`] dispatches between an OCI layout on disk ([`layout_target`], a full
+//! referrers target with no registry) and a registry; the artifact manifest and discovery results are
+//! in [`referrers`].
 //!
-//! It also attaches SBOMs and attestations to images as OCI 1.1 referrers and discovers them:
-//! [`target`] dispatches between an OCI layout on disk ([`layout_target`]) and a registry; the
-//! artifact manifest and discovery results are in [`referrers`].
+//! What it does **not** do: read layer contents (the scanner streams [`LayerBlob`]s and verifies their
+//! digests) or talk to a docker daemon. Directory and single-layer sources
+//! ([`Source::Dir`], [`Source::Layer`]) are parsed here but scanned directly by the caller.
 //!
 //! Every index, manifest and config is checked against its digest and size before it is parsed; sizes are
 //! bounded ([`MAX_MANIFEST_BYTES`], [`MAX_CONFIG_BYTES`]); plain HTTP is allowed only to loopback registries.
@@ -38,8 +41,6 @@ mod platform;
 mod reference;
 pub mod referrers;
 mod remote;
-// TEMPORARY: the registry side of issue 4 until `remote::push_referrer` & co. land.
-mod remote_stub;
 mod source;
 pub mod target;
 mod tarindex;
@@ -57,7 +58,9 @@ pub use image::{
 pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
-pub use remote_stub::{fetch_referrer, list_referrers, push_referrer, PushOptions, PushedReferrer};
+pub use remote::{
+    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+};
 pub use source::Source;
 
 /// How to resolve a source.

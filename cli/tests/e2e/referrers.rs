@@ -486,31 +486,3 @@ fn corpus_minbase_round_trip() {
         .iter()
         .all(|r| r["subject"] == manifest_digest && r["discovery"] == "layout"));
 }
-
-/// Until the registry client's referrers support lands (registry::push_referrer & co.), a registry
-/// IMAGE gets a clear answer (exit 4) and no network traffic.
-#[test]
-fn registry_referrers_say_they_are_not_available_yet() {
-    let tmp = tempdir();
-    let sbom = tmp.path().join("s.json");
-    std::fs::write(&sbom, br#"{"bomFormat":"CycloneDX"}"#).unwrap();
-    let reference = "127.0.0.1:9/test/app:1";
-    for args in [
-        vec![
-            "sbom",
-            "push",
-            "--insecure",
-            reference,
-            "--sbom",
-            sbom.to_str().unwrap(),
-        ],
-        vec!["sbom", "pull", "--insecure", reference],
-        vec!["referrers", "--insecure", reference],
-    ] {
-        let err = fails(&stella(&args), 4, &args.join(" "));
-        assert!(
-            err.contains("not available") && err.contains(reference) && err.contains("oci:DIR"),
-            "{err}"
-        );
-    }
-}

@@ -12,6 +12,8 @@
 
 mod layout_referrers;
 mod local;
+mod lying_referrers;
 mod remote;
+mod remote_referrers;
 mod sources;
 mod support;
