@@ -26,6 +26,7 @@ mod bad_input;
 mod corpus;
 mod determinism;
 mod referrers;
+mod referrers_registry;
 mod registry;
 mod trivy;
 mod trivy_rpm_apk;
