@@ -48,6 +48,9 @@ pub use image::{
 pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
+pub use remote::{
+    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+};
 pub use source::Source;
 
 /// How to resolve a source.

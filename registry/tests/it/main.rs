@@ -12,5 +12,6 @@
 
 mod local;
 mod remote;
+mod remote_referrers;
 mod sources;
 mod support;
