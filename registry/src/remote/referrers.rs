@@ -37,8 +37,8 @@ const MAX_PAGES: usize = 100;
 /// Largest referrer layer (SBOM or attestation) we fetch.
 const MAX_LAYER_BYTES: u64 = 256 << 20;
 /// Read-modify-write rounds of the fallback index before giving up.
-const FALLBACK_ATTEMPTS: u32 = 8;
-const FALLBACK_BACKOFF_MS: u64 = 50;
+const FALLBACK_ATTEMPTS: u32 = 6;
+const FALLBACK_BACKOFF_MS: u64 = 40;
 /// Pause before the final re-check of the fallback index.
 const SETTLE: Duration = Duration::from_millis(100);
 /// Whole blob uploads (POST + PUT) tried before giving up.

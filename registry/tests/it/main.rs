@@ -11,6 +11,7 @@
 )]
 
 mod local;
+mod lying_referrers;
 mod remote;
 mod remote_referrers;
 mod sources;
