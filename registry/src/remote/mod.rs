@@ -221,7 +221,15 @@ impl Client {
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED {
                 if reauthenticated {
-                    return Err(self.auth_error("the registry rejected the credentials"));
+                    let what = if method == Method::GET || method == Method::HEAD {
+                        "the registry rejected the credentials".to_owned()
+                    } else {
+                        format!(
+                            "the registry rejected the credentials for {method} on {} (check that the account may push to it)",
+                            self.repo_display()
+                        )
+                    };
+                    return Err(self.auth_error(&what));
                 }
                 let challenges: Vec<Challenge> = resp
                     .headers()
@@ -304,12 +312,18 @@ impl Client {
             (Some(c), Some(p)) => format!(
                 "; used user '{}' from {} (check the password, or run `docker login {}`)",
                 c.username(),
-                p.display(),
+                match &self.creds.helper {
+                    Some(h) => format!("docker-credential-{h} (named by {})", p.display()),
+                    None => p.display().to_string(),
+                },
                 self.registry
             ),
-            (None, Some(p)) if self.creds.helper_configured => format!(
-                "; {} configures a credential helper, which is not supported: put the credentials in its 'auths'",
-                p.display()
+            (None, Some(p)) if self.creds.helper.is_some() => format!(
+                "; the credential helper docker-credential-{} named by {} has no credentials for {} (run `docker login {}`)",
+                self.creds.helper.as_deref().unwrap_or_default(),
+                p.display(),
+                self.registry,
+                self.registry
             ),
             (None, Some(p)) => format!(
                 "; no credentials for {} in {} (run `docker login {}`)",

@@ -329,3 +329,176 @@ async fn real_registry_basic_auth_push() {
         .unwrap_err();
     assert!(e.to_string().contains("rejected"), "{e}");
 }
+
+const ISSUER: &str = "stella-test-issuer";
+const SERVICE: &str = "stella-test-registry";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_registry_bearer_token_push_and_pull_only_account() {
+    use crate::support::{access_for, Reply, TinyServer, TokenIssuer};
+    use std::sync::{Arc, Mutex};
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&dir.path().join("layout"));
+    let issuer = Arc::new(TokenIssuer::new());
+    let bundle = dir.path().join("root.pem");
+    std::fs::write(&bundle, &issuer.cert_pem).unwrap();
+    // alice may do what she asks for; bob only ever gets pull.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (iss, seen2) = (issuer.clone(), seen.clone());
+    let tokens = TinyServer::start(move |req| {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let auth = req.header("authorization").unwrap_or_default().to_owned();
+        let user = if auth == format!("Basic {}", b64("alice:tok-pw")) {
+            "alice"
+        } else if auth == format!("Basic {}", b64("bob:bob-pw")) {
+            "bob"
+        } else {
+            return Reply::new(401, r#"{"details":"bad credentials"}"#);
+        };
+        let scopes: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| {
+                if user == "bob" {
+                    v.replace(",push", "").replace(":push", ":pull")
+                } else {
+                    v.clone()
+                }
+            })
+            .collect();
+        seen2.lock().unwrap().push(format!("{user} {scopes:?}"));
+        let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let token = iss.token(ISSUER, SERVICE, user, access_for(&refs));
+        Reply::new(200, serde_json::json!({"token": token}).to_string())
+            .header("Content-Type", "application/json")
+    });
+    let reg = Registry::start(&format!(
+        "  token:\n    realm: http://127.0.0.1:{}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+        tokens.port,
+        bundle.display()
+    ));
+    let host = reg.host();
+    let image = format!("{host}/test/app:1");
+    skopeo_push(&t.path, "single", &image, Some("alice:tok-pw"), false);
+    let sbom = artifact(ARTIFACT_CYCLONEDX, r#"{"bomFormat":"CycloneDX"}"#);
+
+    let alice_dir = tempfile::tempdir().unwrap();
+    let alice = docker_config(alice_dir.path(), &host, "alice", "tok-pw");
+    let pushed = push_referrer(&r(&image), &sbom, &push_opts(Some(&alice)))
+        .await
+        .unwrap();
+    assert!(pushed[0].fallback_tag.is_some());
+    let seen_now = seen.lock().unwrap().clone();
+    assert!(
+        seen_now
+            .iter()
+            .any(|s| s.starts_with("alice") && s.contains("repository:test/app:pull,push")),
+        "{seen_now:?}"
+    );
+
+    let bob_dir = tempfile::tempdir().unwrap();
+    let bob = docker_config(bob_dir.path(), &host, "bob", "bob-pw");
+    // bob can list and fetch ...
+    let found = list_referrers(&r(&image), None, &push_opts(Some(&bob)))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let (_, _, content) = fetch_referrer(&r(&image), &found[0], &push_opts(Some(&bob)))
+        .await
+        .unwrap();
+    assert_eq!(content, sbom.content);
+    // ... but not push.
+    let spdx = artifact(ARTIFACT_SPDX, r#"{"spdxVersion":"SPDX-2.3"}"#);
+    let e = push_referrer(&r(&image), &spdx, &push_opts(Some(&bob)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SourceError::Auth { .. }), "{e:?}");
+    assert!(e.to_string().contains("may push"), "{e}");
+    assert_eq!(
+        list_referrers(&r(&image), None, &push_opts(Some(&alice)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// An index as BuildKit writes it: platform manifests plus `unknown/unknown` attestation manifests
+/// pointing at them through `vnd.docker.reference.digest`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_registry_buildkit_attestations_are_discovered_and_skipped_on_push() {
+    use crate::support::{layer_tar, write_blob, write_image, write_index, write_layout};
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("bk");
+    let (amd, _) = write_image(
+        &layout,
+        "linux",
+        "amd64",
+        None,
+        &[layer_tar(&[("a", b"a")])],
+    );
+    // skopeo rewrites manifests on the way in: learn the amd64 manifest's digest in the registry first.
+    write_layout(&layout, vec![("amd", amd.clone())]);
+    let reg = Registry::start("");
+    let host = reg.host();
+    let amd_digest = skopeo_push(&layout, "amd", &format!("{host}/test/bk:amd"), None, false);
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document"}"#;
+    let mut st = write_blob(&layout, "application/vnd.in-toto+json", statement);
+    st["annotations"] =
+        serde_json::json!({"in-toto.io/predicate-type": "https://spdx.dev/Document"});
+    let cfg = write_blob(
+        &layout,
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let att = serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+        "config": cfg, "layers":[st]});
+    let mut att_desc = write_blob(
+        &layout,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&att).unwrap(),
+    );
+    att_desc["platform"] = serde_json::json!({"os":"unknown","architecture":"unknown"});
+    att_desc["annotations"] = serde_json::json!({
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": amd_digest.clone()});
+    let index = write_index(&layout, vec![amd.clone(), att_desc.clone()]);
+    write_layout(&layout, vec![("bk", index)]);
+    let image = format!("{host}/test/bk:1");
+    skopeo_push(&layout, "bk", &image, None, true);
+    let empty = empty_config(dir.path());
+    let o = push_opts(Some(&empty));
+
+    let found = list_referrers(&r(&image), None, &o).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].discovery, Discovery::BuildkitIndex);
+    assert_eq!(found[0].subject, amd_digest);
+    assert_eq!(
+        found[0].descriptor.digest,
+        att_desc["digest"].as_str().unwrap()
+    );
+    let (_, media_type, content) = fetch_referrer(&r(&image), &found[0], &o).await.unwrap();
+    assert_eq!(media_type, "application/vnd.in-toto+json");
+    assert_eq!(content, statement);
+
+    // A push attaches to the amd64 manifest only, never to the attestation manifest.
+    let sbom = artifact(ARTIFACT_CYCLONEDX, r#"{"bomFormat":"CycloneDX"}"#);
+    let pushed = push_referrer(&r(&image), &sbom, &o).await.unwrap();
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].subject.digest, amd_digest);
+    let found = list_referrers(&r(&image), None, &o).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let only = list_referrers(&r(&image), Some(ARTIFACT_CYCLONEDX), &o)
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].discovery, Discovery::TagFallback);
+}
