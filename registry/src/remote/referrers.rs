@@ -6,8 +6,9 @@
 //! The fallback index is read-modify-written. Registries offer no compare-and-swap on tags, so a
 //! concurrent pusher can overwrite our entry between our write and its own; we therefore (1) serialise
 //! updates of one fallback tag within this process, (2) re-read after every write and retry with jittered
-//! backoff until our descriptor is there, and (3) re-check once more after a short pause, which catches a
-//! writer from another process that read the index before our write landed.
+//! backoff until our descriptor is there, and (3) when the re-read shows other writers at work, re-check
+//! once more after a short pause, which catches a writer from another process that read the index before
+//! our write landed. Uncontended, an update costs three round trips: GET, PUT, GET.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -452,6 +453,13 @@ impl FallbackIndex {
             .any(|e| e.get("digest").and_then(Value::as_str) == Some(digest))
     }
 
+    fn digests(&self) -> BTreeSet<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.get("digest").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
     fn descriptors(&self) -> Vec<Descriptor> {
         self.entries.iter().filter_map(descriptor_of).collect()
     }
@@ -670,14 +678,23 @@ impl Client {
         let lock = fallback_lock(location.clone());
         let _held = lock.lock().await;
         let mut current = self.read_fallback(&tag).await?;
+        if current.contains(&ours.digest) {
+            return Ok(tag); // already listed (a re-push): nothing to write
+        }
         for attempt in 1..=FALLBACK_ATTEMPTS {
             if !current.contains(&ours.digest) {
                 let bytes = current.merged(ours, &location)?;
+                let written = parse_fallback(&bytes, &location)?.digests();
                 self.put_manifest(&tag, &bytes, OCI_INDEX).await?;
                 current = self.read_fallback(&tag).await?;
+                // Read back exactly as written, on the first try: no other writer showed up.
+                if attempt == 1 && current.digests() == written {
+                    return Ok(tag);
+                }
             }
             if current.contains(&ours.digest) {
-                // A writer that read before our PUT may still overwrite it: look once more.
+                // Other writers are active: one that read before our PUT may still overwrite it, so
+                // look once more after a pause.
                 tokio::time::sleep(SETTLE + Duration::from_millis(retry::jitter(50))).await;
                 current = self.read_fallback(&tag).await?;
                 if current.contains(&ours.digest) {

@@ -483,3 +483,135 @@ async fn lost_fallback_index_writes_fail_clearly_and_every_put_was_whole() {
         .iter()
         .any(|r| r.method == "PUT" && r.path.contains("/manifests/sha256:")));
 }
+
+/// An honest registry without the referrers API, to count what one push costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_push_round_trips_and_relative_upload_location() {
+    use std::collections::HashMap;
+    let m = subject_manifest();
+    let d = sha256(&m);
+    let tag = d.replace(':', "-");
+    let store: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::new(Mutex::new(HashMap::new()));
+    let (m2, store2) = (m.clone(), store.clone());
+    let server = Liar::start(move |req| {
+        let p = req.path.as_str();
+        let mut st = store2.lock().unwrap();
+        match req.method.as_str() {
+            "GET" if p == "/v2/t/ok/manifests/1" => {
+                resp(200, m2.clone()).h("Content-Type", OCI_MANIFEST)
+            }
+            "GET" | "HEAD" => match st.get(p) {
+                Some(b) => resp(200, b.clone()).h("Content-Type", OCI_INDEX),
+                None => resp(404, ""),
+            },
+            "POST" if p == "/v2/t/ok/blobs/uploads/" => {
+                resp(202, "").h("Location", "/v2/t/ok/blobs/uploads/u1?state=abc")
+            }
+            "PUT" if p == "/v2/t/ok/blobs/uploads/u1" => {
+                let digest = req
+                    .query
+                    .split('&')
+                    .find_map(|q| q.strip_prefix("digest="))
+                    .unwrap()
+                    .replace("%3A", ":");
+                assert!(req.query.contains("state=abc"), "{}", req.query);
+                assert_eq!(sha256(&req.body), digest);
+                st.insert(format!("/v2/t/ok/blobs/{digest}"), req.body.clone());
+                resp(201, "")
+            }
+            "PUT" if p.starts_with("/v2/t/ok/manifests/") => {
+                st.insert(p.to_owned(), req.body.clone());
+                resp(201, "")
+            }
+            _ => resp(404, ""),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let o = push_opts(Some(&cfg));
+    let host = server.host();
+    let a = artifact(ARTIFACT_CYCLONEDX, r#"{"bomFormat":"CycloneDX"}"#);
+    let pushed = push_referrer(&reference(&host, "t/ok:1"), &a, &o)
+        .await
+        .unwrap();
+    assert_eq!(pushed[0].fallback_tag.as_deref(), Some(tag.as_str()));
+    let reqs: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            let what = if r.path.contains("/blobs/") {
+                "blob"
+            } else if r.path.ends_with(&tag) {
+                "tag"
+            } else if r.path.ends_with("/manifests/1") {
+                "subject"
+            } else {
+                "manifest"
+            };
+            format!("{} {what}", r.method)
+        })
+        .collect();
+    assert_eq!(
+        reqs,
+        [
+            "GET subject",
+            "HEAD blob",
+            "POST blob",
+            "PUT blob",
+            "HEAD blob",
+            "POST blob",
+            "PUT blob",
+            "PUT manifest",
+            // The fallback index: three round trips.
+            "GET tag",
+            "PUT tag",
+            "GET tag",
+        ]
+    );
+    let found = list_referrers(&reference(&host, "t/ok:1"), None, &o)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].descriptor, pushed[0].manifest);
+    let (_, _, content) = fetch_referrer(&reference(&host, "t/ok:1"), &found[0], &o)
+        .await
+        .unwrap();
+    assert_eq!(content, a.content);
+}
+
+/// No more than the per-registry budget of requests is in flight at once, whatever the callers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_registry_share_a_budget() {
+    let m = subject_manifest();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (m2, f2, p2) = (m.clone(), in_flight.clone(), peak.clone());
+    let server = Liar::start(move |req| {
+        let now = f2.fetch_add(1, Ordering::SeqCst) + 1;
+        p2.fetch_max(now, Ordering::SeqCst);
+        thread::sleep(Duration::from_millis(40));
+        f2.fetch_sub(1, Ordering::SeqCst);
+        if req.path.ends_with("/manifests/1") {
+            return resp(200, m2.clone()).h("Content-Type", OCI_MANIFEST);
+        }
+        resp(
+            200,
+            json!({"schemaVersion":2,"mediaType":OCI_INDEX,"manifests":[]}).to_string(),
+        )
+        .h("Content-Type", OCI_INDEX)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let o = push_opts(Some(&cfg));
+    let host = server.host();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (r, o) = (reference(&host, "t/busy:1"), o.clone());
+        tasks.spawn(async move { list_referrers(&r, None, &o).await });
+    }
+    while let Some(j) = tasks.join_next().await {
+        assert!(j.unwrap().unwrap().is_empty());
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=8).contains(&peak), "peak in flight: {peak}");
+}
