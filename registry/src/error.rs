@@ -233,6 +233,29 @@ pub enum SourceError {
     /// A background task failed (panicked or was cancelled).
     #[error("internal task failed: {0}")]
     Task(String),
+    /// Our descriptor kept disappearing from the `sha256-<hex>` fallback index (concurrent writers that
+    /// overwrite it, or a registry that loses writes). The referrer manifest itself was pushed.
+    #[error("the referrers fallback index {repository}:{tag} does not keep {digest} after {attempts} read-modify-write attempts (another client keeps overwriting the tag, or the registry loses writes); the referrer manifest itself was pushed, try again")]
+    FallbackIndexLost {
+        /// `registry/repository`.
+        repository: String,
+        /// `sha256-<hex>`.
+        tag: String,
+        /// The referrer manifest's digest.
+        digest: String,
+        /// Rounds tried.
+        attempts: u32,
+    },
+    /// A docker credential helper could not be run or answered something we do not understand.
+    #[error("credential helper docker-credential-{helper} for {registry}: {reason}")]
+    CredentialHelper {
+        /// The helper's name (`desktop`, `ecr-login`, …).
+        helper: String,
+        /// The registry asked for.
+        registry: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 fn list_or_none(items: &[String]) -> String {

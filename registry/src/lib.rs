@@ -5,8 +5,13 @@
 //! config, and where each layer blob can be read. Remote blobs are streamed to a scratch directory with
 //! their digests checked on the way; nothing unverified is ever handed on.
 //!
+//! It also pushes and discovers SBOMs and attestations as OCI 1.1 referrers ([`push_referrer`],
+//! [`list_referrers`], [`fetch_referrer`]), through the referrers API or the `sha256-<hex>` tag-schema
+//! fallback, with docker credential helpers, retries honouring `Retry-After` and a per-registry
+//! request budget.
+//!
 //! What it does **not** do: read layer contents (the scanner streams [`LayerBlob`]s and verifies their
-//! digests), run docker credential helpers, or talk to a docker daemon. Directory and single-layer sources
+//! digests) or talk to a docker daemon. Directory and single-layer sources
 //! ([`Source::Dir`], [`Source::Layer`]) are parsed here but scanned directly by the caller.
 //!
 //! Every index, manifest and config is checked against its digest and size before it is parsed; sizes are
@@ -48,6 +53,9 @@ pub use image::{
 pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
+pub use remote::{
+    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+};
 pub use source::Source;
 
 /// How to resolve a source.

@@ -5,6 +5,12 @@
 //! directory under its final name.
 
 pub(crate) mod auth;
+mod referrers;
+mod retry;
+
+pub use referrers::{
+    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,8 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::header::{
+    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
 
@@ -35,7 +43,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Whole-request bound for small documents (manifests, configs, tokens).
 const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const MAX_REDIRECTS: usize = 5;
+const MAX_REDIRECTS: usize = 10;
 const MAX_TOKEN_BYTES: u64 = 1 << 20;
 const MAX_ERROR_BODY: u64 = 4096;
 /// Layer downloads in flight at once.
@@ -56,11 +64,43 @@ pub(crate) struct Client {
     https_to_loopback: bool,
     /// Authorization header values by scope (`repository:<name>:pull`).
     cache: Mutex<HashMap<String, String>>,
+    /// Asks for `pull,push` on the repository.
+    push: bool,
+    /// Another repository of the same registry blobs may be mounted from (its `pull` scope is asked for).
+    mount_from: Option<String>,
+}
+
+/// A request body that can be sent again (after a 401 or a retryable failure).
+#[derive(Debug, Clone)]
+pub(crate) enum ReqBody {
+    None,
+    Bytes(Arc<Vec<u8>>),
+    /// Streamed from the file, never read whole; the length is sent as `Content-Length`.
+    File {
+        path: PathBuf,
+        len: u64,
+    },
 }
 
 impl Client {
     pub(crate) fn new(reference: &Reference, opts: &ResolveOptions) -> Result<Self, SourceError> {
-        let scheme = if opts.insecure {
+        Client::with(
+            reference,
+            opts.insecure,
+            opts.docker_config.as_deref(),
+            false,
+            None,
+        )
+    }
+
+    pub(crate) fn with(
+        reference: &Reference,
+        insecure: bool,
+        docker_config: Option<&Path>,
+        push: bool,
+        mount_from: Option<String>,
+    ) -> Result<Self, SourceError> {
+        let scheme = if insecure {
             if !is_loopback(reference.host_without_port()) {
                 return Err(SourceError::InsecureNotAllowed {
                     registry: reference.registry().to_owned(),
@@ -70,7 +110,7 @@ impl Client {
         } else {
             "https"
         };
-        let creds = auth::lookup(reference.registry(), opts.docker_config.as_deref())?;
+        let creds = auth::lookup(reference.registry(), docker_config)?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
@@ -88,67 +128,183 @@ impl Client {
             registry: reference.registry().to_owned(),
             repository: reference.repository().to_owned(),
             creds,
-            https_to_loopback: !opts.insecure && is_loopback(reference.host_without_port()),
+            https_to_loopback: !insecure && is_loopback(reference.host_without_port()),
             cache: Mutex::new(HashMap::new()),
+            push,
+            mount_from,
         })
     }
 
     fn scope(&self) -> String {
-        format!("repository:{}:pull", self.repository)
+        if self.push {
+            format!("repository:{}:pull,push", self.repository)
+        } else {
+            format!("repository:{}:pull", self.repository)
+        }
+    }
+
+    /// Every scope this client needs: its repository, and `pull` on the mount source.
+    fn scopes(&self) -> Vec<String> {
+        let mut s = vec![self.scope()];
+        if let Some(from) = self.mount_from.as_deref().filter(|f| *f != self.repository) {
+            s.push(format!("repository:{from}:pull"));
+        }
+        s
     }
 
     fn cached(&self) -> Option<String> {
         self.cache.lock().ok()?.get(&self.scope()).cloned()
     }
 
-    /// GET with auth: tries the cached credential, answers one 401 challenge, retries once.
+    /// GET with auth and retries.
     async fn get(
         &self,
         url: &str,
         accept: Option<&str>,
         small: bool,
     ) -> Result<Response, SourceError> {
-        let send = |auth: Option<String>| {
-            let mut req = self.http.get(url);
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
+        self.send(Method::GET, url, accept, None, &ReqBody::None, small, true)
+            .await
+    }
+
+    /// One request with auth (the cached credential; one 401 challenge answered, then a second 401 is
+    /// an error), retries with jittered backoff on 429/502/503/504 and connection errors when
+    /// `retry` (idempotent requests only; `Retry-After` honoured up to [`retry::MAX_RETRY_AFTER`]),
+    /// and the per-registry concurrency budget. The answer's status is the caller's to judge.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        content_type: Option<&str>,
+        body: &ReqBody,
+        small: bool,
+        retry: bool,
+    ) -> Result<Response, SourceError> {
+        let started = std::time::Instant::now();
+        let mut auth = self.cached();
+        let mut reauthenticated = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let budget = retry::budget(&self.registry);
+            let permit = budget
+                .acquire_owned()
+                .await
+                .map_err(|e| SourceError::Task(e.to_string()))?;
+            let result = self
+                .send_once(
+                    &method,
+                    url,
+                    accept,
+                    content_type,
+                    body,
+                    auth.clone(),
+                    small,
+                )
+                .await;
+            drop(permit);
+            let may_retry = retry && attempt < retry::MAX_ATTEMPTS;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let transient = matches!(&e, SourceError::Http { source, .. }
+                        if source.is_connect() || source.is_timeout() || source.is_request());
+                    if transient && may_retry && started.elapsed() < retry::MAX_RETRY_TIME {
+                        tokio::time::sleep(retry::request_backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED {
+                if reauthenticated {
+                    let what = if method == Method::GET || method == Method::HEAD {
+                        "the registry rejected the credentials".to_owned()
+                    } else {
+                        format!(
+                            "the registry rejected the credentials for {method} on {} (check that the account may push to it)",
+                            self.repo_display()
+                        )
+                    };
+                    return Err(self.auth_error(&what));
+                }
+                let challenges: Vec<Challenge> = resp
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .filter_map(auth::parse_challenge)
+                    .collect();
+                let header = self.authenticate(&challenges).await?;
+                if let Ok(mut c) = self.cache.lock() {
+                    c.insert(self.scope(), header.clone());
+                }
+                auth = Some(header);
+                reauthenticated = true;
+                // The re-sent request is not a retry of a failure.
+                attempt = attempt.saturating_sub(1);
+                continue;
             }
-            if let Some(a) = auth {
-                req = req.header(AUTHORIZATION, a);
+            if retry::retryable_status(status.as_u16()) && may_retry {
+                let delay = retry::retry_after(resp.headers(), std::time::SystemTime::now())
+                    .unwrap_or_else(|| retry::request_backoff(attempt));
+                if delay <= retry::MAX_RETRY_AFTER
+                    && started.elapsed() + delay < retry::MAX_RETRY_TIME
+                {
+                    drop(resp);
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
             }
-            if small {
-                req = req.timeout(SMALL_REQUEST_TIMEOUT);
-            }
-            async move {
-                req.send().await.map_err(|e| SourceError::Http {
-                    url: url.to_owned(),
-                    hint: self
-                        .https_to_loopback
-                        .then_some("a local registry usually speaks plain HTTP: use --insecure"),
-                    source: e,
-                })
-            }
-        };
-        let resp = send(self.cached()).await?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let challenges: Vec<Challenge> = resp
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(auth::parse_challenge)
-            .collect();
-        let header = self.authenticate(&challenges).await?;
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(self.scope(), header.clone());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: Option<&str>,
+        content_type: Option<&str>,
+        body: &ReqBody,
+        auth: Option<String>,
+        small: bool,
+    ) -> Result<Response, SourceError> {
+        let mut req = self.http.request(method.clone(), url);
+        if let Some(a) = accept {
+            req = req.header(ACCEPT, a);
         }
-        let resp = send(Some(header)).await?;
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            return Err(self.auth_error("the registry rejected the credentials"));
+        if let Some(c) = content_type {
+            req = req.header(CONTENT_TYPE, c);
         }
-        Ok(resp)
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a);
+        }
+        if small {
+            req = req.timeout(SMALL_REQUEST_TIMEOUT);
+        }
+        req = match body {
+            ReqBody::None => req,
+            ReqBody::Bytes(b) => req.header(CONTENT_LENGTH, b.len()).body(b.as_ref().clone()),
+            ReqBody::File { path, len } => {
+                let f = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| SourceError::io(path, e))?;
+                req.header(CONTENT_LENGTH, *len)
+                    .body(reqwest::Body::from(f))
+            }
+        };
+        req.send().await.map_err(|e| SourceError::Http {
+            url: url.to_owned(),
+            hint: self
+                .https_to_loopback
+                .then_some("a local registry usually speaks plain HTTP: use --insecure"),
+            source: e,
+        })
     }
 
     fn auth_error(&self, what: &str) -> SourceError {
@@ -156,12 +312,18 @@ impl Client {
             (Some(c), Some(p)) => format!(
                 "; used user '{}' from {} (check the password, or run `docker login {}`)",
                 c.username(),
-                p.display(),
+                match &self.creds.helper {
+                    Some(h) => format!("docker-credential-{h} (named by {})", p.display()),
+                    None => p.display().to_string(),
+                },
                 self.registry
             ),
-            (None, Some(p)) if self.creds.helper_configured => format!(
-                "; {} configures a credential helper, which is not supported: put the credentials in its 'auths'",
-                p.display()
+            (None, Some(p)) if self.creds.helper.is_some() => format!(
+                "; the credential helper docker-credential-{} named by {} has no credentials for {} (run `docker login {}`)",
+                self.creds.helper.as_deref().unwrap_or_default(),
+                p.display(),
+                self.registry,
+                self.registry
             ),
             (None, Some(p)) => format!(
                 "; no credentials for {} in {} (run `docker login {}`)",
@@ -212,11 +374,24 @@ impl Client {
         if cleartext && self.creds.credentials.is_some() {
             return Err(SourceError::CleartextCredentials { url: realm.clone() });
         }
-        let scope = c
+        // What the challenge names plus everything this client will need, so one token serves the
+        // whole push (pull,push on the repository, pull on a mount source).
+        let mut scopes: Vec<String> = c
             .params
             .get("scope")
-            .cloned()
-            .unwrap_or_else(|| self.scope());
+            .map(|s| {
+                s.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for s in self.scopes() {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        let scope = scopes.join(" ");
         let service = c.params.get("service").cloned();
 
         let req = match &self.creds.credentials {
@@ -233,7 +408,8 @@ impl Client {
                 self.http.post(url.clone()).form(&form)
             }
             other => {
-                let mut query = vec![("scope", scope)];
+                let mut query: Vec<(&str, String)> =
+                    scopes.iter().map(|s| ("scope", s.clone())).collect();
                 if let Some(s) = service {
                     query.push(("service", s));
                 }
@@ -492,6 +668,29 @@ async fn hash_file(path: &Path, digest: &Digest) -> Result<bool, SourceError> {
             h.update(buf.get(..n).unwrap_or_default());
         }
         Ok(h.finish() == digest)
+    })
+    .await
+    .map_err(|e| SourceError::Task(e.to_string()))?
+}
+
+/// The sha256 and length of a file, read in chunks on a blocking thread.
+async fn digest_file(path: &Path) -> Result<(Digest, u64), SourceError> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(&path).map_err(|e| SourceError::io(&path, e))?;
+        let mut h = Hasher::new(crate::digest::Algorithm::Sha256);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut len = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| SourceError::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            len += n as u64;
+            h.update(buf.get(..n).unwrap_or_default());
+        }
+        Ok((h.finish(), len))
     })
     .await
     .map_err(|e| SourceError::Task(e.to_string()))?

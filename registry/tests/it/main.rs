@@ -11,6 +11,8 @@
 )]
 
 mod local;
+mod lying_referrers;
 mod remote;
+mod remote_referrers;
 mod sources;
 mod support;
