@@ -153,14 +153,6 @@ pub enum SourceError {
         /// How long we waited.
         waited_secs: u64,
     },
-    /// An operation this build or this target cannot do.
-    #[error("{what}: {reason}")]
-    Unsupported {
-        /// What was asked for.
-        what: String,
-        /// Why it cannot be done, and what to do instead.
-        reason: String,
-    },
     /// A file named by `manifest.json` (docker archive) is not in the archive.
     #[error("{archive} has no member '{member}' (named by manifest.json)")]
     MissingMember {

@@ -6,9 +6,9 @@
 //! The fallback index is read-modify-written. Registries offer no compare-and-swap on tags, so a
 //! concurrent pusher can overwrite our entry between our write and its own; we therefore (1) serialise
 //! updates of one fallback tag within this process, (2) re-read after every write and retry with jittered
-//! backoff until our descriptor is there, and (3) when the re-read shows other writers at work, re-check
-//! once more after a short pause, which catches a writer from another process that read the index before
-//! our write landed. Uncontended, an update costs three round trips: GET, PUT, GET.
+//! backoff until our descriptor is there, (3) do that re-read after a short pause, so that a writer from
+//! another process that read the index before our write landed has written too and its dropping our
+//! entry is seen. An update costs three round trips: GET, PUT, GET (plus the pause).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -453,13 +453,6 @@ impl FallbackIndex {
             .any(|e| e.get("digest").and_then(Value::as_str) == Some(digest))
     }
 
-    fn digests(&self) -> BTreeSet<String> {
-        self.entries
-            .iter()
-            .filter_map(|e| e.get("digest").and_then(Value::as_str).map(str::to_owned))
-            .collect()
-    }
-
     fn descriptors(&self) -> Vec<Descriptor> {
         self.entries.iter().filter_map(descriptor_of).collect()
     }
@@ -677,32 +670,19 @@ impl Client {
         let location = format!("{}:{tag}", self.repo_display());
         let lock = fallback_lock(location.clone());
         let _held = lock.lock().await;
-        let mut current = self.read_fallback(&tag).await?;
-        if current.contains(&ours.digest) {
-            return Ok(tag); // already listed (a re-push): nothing to write
-        }
+        let mut wrote = false;
         for attempt in 1..=FALLBACK_ATTEMPTS {
-            if !current.contains(&ours.digest) {
-                let bytes = current.merged(ours, &location)?;
-                let written = parse_fallback(&bytes, &location)?.digests();
-                self.put_manifest(&tag, &bytes, OCI_INDEX).await?;
-                current = self.read_fallback(&tag).await?;
-                // Read back exactly as written, on the first try: no other writer showed up.
-                if attempt == 1 && current.digests() == written {
-                    return Ok(tag);
-                }
-            }
-            if current.contains(&ours.digest) {
-                // Other writers are active: one that read before our PUT may still overwrite it, so
-                // look once more after a pause.
-                tokio::time::sleep(SETTLE + Duration::from_millis(retry::jitter(50))).await;
-                current = self.read_fallback(&tag).await?;
-                if current.contains(&ours.digest) {
-                    return Ok(tag);
-                }
+            match self.fallback_round(&tag, ours, &location, wrote).await {
+                Ok(true) => return Ok(tag),
+                Ok(false) => wrote = true,
+                // Registries fail concurrent writes and reads of one tag now and then (distribution
+                // 2.8 answers 500 when two land at once): another round, not the end.
+                Err(e)
+                    if transient(&e)
+                        || matches!(e, SourceError::HttpStatus { status: 500, .. }) => {}
+                Err(e) => return Err(e),
             }
             tokio::time::sleep(retry::backoff(attempt, FALLBACK_BACKOFF_MS)).await;
-            current = self.read_fallback(&tag).await?;
         }
         Err(SourceError::FallbackIndexLost {
             repository: self.repo_display(),
@@ -710,6 +690,34 @@ impl Client {
             digest: ours.digest.clone(),
             attempts: FALLBACK_ATTEMPTS,
         })
+    }
+
+    /// One read-modify-write round; true when our descriptor is listed and stayed listed.
+    async fn fallback_round(
+        &self,
+        tag: &str,
+        ours: &Descriptor,
+        location: &str,
+        wrote_before: bool,
+    ) -> Result<bool, SourceError> {
+        let current = self.read_fallback(tag).await?;
+        if current.contains(&ours.digest) {
+            if !wrote_before {
+                return Ok(true); // already listed (a re-push): nothing to write
+            }
+            return self.still_listed(tag, ours).await;
+        }
+        let bytes = current.merged(ours, location)?;
+        self.put_manifest(tag, &bytes, OCI_INDEX).await?;
+        // Verify after a pause rather than at once: a writer that read the index before our PUT
+        // landed has by then written too, and a re-read right away would miss that it dropped us.
+        self.still_listed(tag, ours).await
+    }
+
+    /// Re-reads the index after a short jittered pause; true when our descriptor is there.
+    async fn still_listed(&self, tag: &str, ours: &Descriptor) -> Result<bool, SourceError> {
+        tokio::time::sleep(SETTLE + Duration::from_millis(retry::jitter(50))).await;
+        Ok(self.read_fallback(tag).await?.contains(&ours.digest))
     }
 
     /// The referrers of one manifest: the API when the registry has it, else the fallback index.

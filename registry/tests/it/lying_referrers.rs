@@ -615,3 +615,40 @@ async fn requests_to_one_registry_share_a_budget() {
     let peak = peak.load(Ordering::SeqCst);
     assert!((2..=8).contains(&peak), "peak in flight: {peak}");
 }
+
+/// A registry with the referrers API acknowledges the subject (`OCI-Subject`): no fallback index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_subject_skips_the_fallback_index() {
+    let m = subject_manifest();
+    let d = sha256(&m);
+    let (m2, d2) = (m.clone(), d.clone());
+    let server = Liar::start(move |req| {
+        let p = req.path.as_str();
+        match req.method.as_str() {
+            "GET" if p == "/v2/t/api/manifests/1" => {
+                resp(200, m2.clone()).h("Content-Type", OCI_MANIFEST)
+            }
+            "HEAD" => resp(200, ""),
+            "PUT" if p.starts_with("/v2/t/api/manifests/sha256:") => {
+                resp(201, "").h("OCI-Subject", &d2)
+            }
+            _ => resp(404, ""),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let o = push_opts(Some(&cfg));
+    let a = artifact(ARTIFACT_SPDX, r#"{"spdxVersion":"SPDX-2.3"}"#);
+    let pushed = push_referrer(&reference(&server.host(), "t/api:1"), &a, &o)
+        .await
+        .unwrap();
+    assert_eq!(pushed[0].fallback_tag, None);
+    assert_eq!(pushed[0].subject.digest, d);
+    let tag = d.replace(':', "-");
+    assert!(!server.requests().iter().any(|r| r.path.ends_with(&tag)));
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "GET subject, HEAD, HEAD, PUT manifest"
+    );
+}

@@ -507,3 +507,80 @@ async fn real_registry_buildkit_attestations_are_discovered_and_skipped_on_push(
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].discovery, Discovery::TagFallback);
 }
+
+/// The child half of [`real_registry_pushers_in_four_processes_all_listed`]: pushes 25 referrers
+/// concurrently when started by it (ignored otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "started as a child process by real_registry_pushers_in_four_processes_all_listed"]
+async fn child_pusher() {
+    let (Ok(image), Ok(cfg), Ok(id)) = (
+        std::env::var("STELLA_TEST_PUSH_IMAGE"),
+        std::env::var("STELLA_TEST_PUSH_CONFIG"),
+        std::env::var("STELLA_TEST_PUSH_ID"),
+    ) else {
+        return;
+    };
+    let o = push_opts(Some(Path::new(&cfg)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..25 {
+        let (image, o, id) = (image.clone(), o.clone(), id.clone());
+        tasks.spawn(async move {
+            let a = artifact(
+                ARTIFACT_CYCLONEDX,
+                &format!(r#"{{"serialNumber":"{id}-{i}"}}"#),
+            );
+            push_referrer(&r(&image), &a, &o).await
+        });
+    }
+    while let Some(j) = tasks.join_next().await {
+        j.unwrap().unwrap();
+    }
+}
+
+/// Pushers in different processes do not share the in-process lock: only the re-read, verify and
+/// retry protocol keeps their entries in the fallback index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_registry_pushers_in_four_processes_all_listed() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&dir.path().join("layout"));
+    let reg = Registry::start("");
+    let host = reg.host();
+    let image = format!("{host}/test/procs:1");
+    skopeo_push(&t.path, "single", &image, None, false);
+    let cfg = empty_config(dir.path());
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|id| {
+            Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "remote_referrers::child_pusher",
+                    "--test-threads=1",
+                ])
+                .env("STELLA_TEST_PUSH_IMAGE", &image)
+                .env("STELLA_TEST_PUSH_CONFIG", &cfg)
+                .env("STELLA_TEST_PUSH_ID", id.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "child pusher failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+    }
+    let o = push_opts(Some(&cfg));
+    let found = list_referrers(&r(&image), None, &o).await.unwrap();
+    assert_eq!(found.len(), 100, "entries lost between processes");
+}
