@@ -182,10 +182,17 @@ pub async fn list_referrers(
             .filter_map(|e| descriptor_of(e).map(|d| d.digest))
             .collect();
         for e in entries {
-            let Some(d) = descriptor_of(e) else { continue };
+            let Some(mut d) = descriptor_of(e) else {
+                continue;
+            };
             let Some(of) = buildkit_subject(&d) else {
                 continue;
             };
+            // BuildKit's attestation manifests carry in-toto statements but no artifactType; type
+            // them as the layout target does, so `--artifact-type application/vnd.in-toto+json`
+            // finds them on both.
+            d.artifact_type
+                .get_or_insert_with(|| crate::referrers::ARTIFACT_IN_TOTO.to_owned());
             if !platform_digests.contains(&of) {
                 continue;
             }

@@ -490,6 +490,19 @@ async fn real_registry_buildkit_attestations_are_discovered_and_skipped_on_push(
         found[0].descriptor.digest,
         att_desc["digest"].as_str().unwrap()
     );
+    assert_eq!(
+        found[0].descriptor.artifact_type.as_deref(),
+        Some("application/vnd.in-toto+json")
+    );
+    // The in-toto filter finds it, as it does in a layout; an SBOM filter does not.
+    let typed = list_referrers(&r(&image), Some("application/vnd.in-toto+json"), &o)
+        .await
+        .unwrap();
+    assert_eq!(typed.len(), 1);
+    assert!(list_referrers(&r(&image), Some(ARTIFACT_CYCLONEDX), &o)
+        .await
+        .unwrap()
+        .is_empty());
     let (_, media_type, content) = fetch_referrer(&r(&image), &found[0], &o).await.unwrap();
     assert_eq!(media_type, "application/vnd.in-toto+json");
     assert_eq!(content, statement);
