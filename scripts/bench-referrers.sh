@@ -39,12 +39,20 @@ d = json.load(open(sys.argv[1])); d.setdefault("metadata", {})["properties"] = [
 json.dump(d, open(sys.argv[2], "w"))
 PY
 before=$(grep -c 'response completed' "$work/registry.log" || true)
-"$stella" sbom push --insecure "$image" --sbom "$work/one.json" >/dev/null
+"$stella" sbom push --insecure "$image" --sbom "$work/one.json" >/dev/null 2>&1
 after=$(grep -c 'response completed' "$work/registry.log" || true)
-tail -n $((after - before)) < <(grep 'response completed' "$work/registry.log") \
-  | sed -E 's/.*http.request.method=([A-Z]+).*http.request.uri="([^"]*)".*http.response.status=([0-9]+).*/\1 \2 \3/' \
-  | sed -E 's/sha256:[0-9a-f]{64}/sha256:…/g; s/sha256-[0-9a-f]{64}/sha256-…/g; s/_state=[^&"]*/_state=…/; s/uploads\/[0-9a-f-]{36}/uploads\/…/' \
-  | awk '{print "  " $0} END {print "  total: " NR " requests"}'
+grep 'response completed' "$work/registry.log" | tail -n $((after - before)) | python3 -c '
+import re, sys
+n = 0
+for line in sys.stdin:
+    get = lambda k: (re.search(k + "=[\x22]?([^\x22 ]+)", line) or [None, "?"])[1]
+    uri = re.sub(r"sha256[:-][0-9a-f]{64}", "sha256:…", get("http.request.uri"))
+    uri = re.sub(r"uploads/[0-9a-f-]{36}.*", "uploads/…", uri)
+    n += 1
+    method, status = get("http.request.method"), get("http.response.status")
+    print(f"  {n:2}. {method:5} {uri} → {status}")
+print(f"  total: {n} requests")
+'
 
 echo "== 50 referrers, then list them (median of $RUNS)"
 for i in $(seq 2 50); do
@@ -53,7 +61,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); d.setdefault("metadata", {})["properties"] = [{"name": "bench", "value": sys.argv[3]}]
 json.dump(d, open(sys.argv[2], "w"))
 PY
-  "$stella" sbom push --insecure "$image" --sbom "$work/s.json" >/dev/null
+  "$stella" sbom push --insecure "$image" --sbom "$work/s.json" >/dev/null 2>&1
 done
 subject=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$image")
 cat >"$work/oras_list.py" <<'PY'
@@ -67,17 +75,23 @@ body = r.content
 assert "sha256:" + hashlib.sha256(body).hexdigest() == r.headers["Docker-Content-Digest"]
 print(len(json.loads(body)["manifests"]))
 PY
-n=$("$stella" referrers --insecure "$image" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+n=$("$stella" referrers --insecure "$image" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["referrers"]))')
 m=$("$VENV/bin/python" "$work/oras_list.py" "127.0.0.1:$port" bench/minbase "$subject")
-echo "  stella lists $n, oras-py lists $m"
-: >"$work/ts"; : >"$work/to"
+k=$(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$port/bench/minbase:${subject/:/-}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["manifests"]))')
+echo "  stella lists $n, oras-py lists $m, skopeo reads $k in the fallback index"
+# Whole processes, wall clock from a monotonic clock (ms resolution).
+ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000 )); }
+: >"$work/ts"; : >"$work/to"; : >"$work/tk"
 for _ in $(seq "$RUNS"); do
-  /usr/bin/time -f '%e' -a -o "$work/ts" "$stella" referrers --insecure "$image" --format json >/dev/null
-  /usr/bin/time -f '%e' -a -o "$work/to" "$VENV/bin/python" "$work/oras_list.py" "127.0.0.1:$port" bench/minbase "$subject" >/dev/null
+  ms "$stella" referrers --insecure "$image" --format json >>"$work/ts"
+  ms "$VENV/bin/python" "$work/oras_list.py" "127.0.0.1:$port" bench/minbase "$subject" >>"$work/to"
+  ms skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$port/bench/minbase:${subject/:/-}" >>"$work/tk"
 done
-python3 - "$work/ts" "$work/to" <<'PY'
+python3 - "$work/ts" "$work/to" "$work/tk" <<'PY'
 import statistics, sys
-s = statistics.median(float(x) for x in open(sys.argv[1]) if x.strip()[:1].isdigit())
-o = statistics.median(float(x) for x in open(sys.argv[2]) if x.strip()[:1].isdigit())
-print(f"  stella referrers: {s*1000:.0f} ms   oras-py: {o*1000:.0f} ms   ratio {o/s:.1f}x (whole processes)")
+med = [statistics.median(int(x) for x in open(p) if x.strip()) / 1000 for p in sys.argv[1:]]
+s, o, k = med
+print(f"  stella referrers (resolve image + fallback index, verified): {s:.1f} ms")
+print(f"  oras-py (python start + fallback index, verified):          {o:.1f} ms  ratio {o/s:.1f}x")
+print(f"  skopeo inspect --raw of the fallback index (no parsing):     {k:.1f} ms  ratio {k/s:.1f}x")
 PY
