@@ -166,3 +166,22 @@ fn file_name(path: &std::path::Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
 }
+
+/// Entry points for the fuzz targets (`fuzz/`): the hand-written parsers of what registries send.
+/// Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a `WWW-Authenticate` challenge; true when it yields one.
+    pub fn www_authenticate(header: &str) -> bool {
+        crate::remote::auth::parse_challenge(header).is_some()
+    }
+
+    /// Parses a referrers `Link` header against a fixed base URL; true when it yields a next page.
+    pub fn link_header(header: &str) -> bool {
+        reqwest::Url::parse("http://127.0.0.1:5000/v2/r/referrers/sha256:0")
+            .ok()
+            .and_then(|base| crate::remote::referrers::next_link(header, &base).ok())
+            .flatten()
+            .is_some()
+    }
+}

@@ -5,7 +5,7 @@
 //! directory under its final name.
 
 pub(crate) mod auth;
-mod referrers;
+pub(crate) mod referrers;
 mod retry;
 
 pub use referrers::{

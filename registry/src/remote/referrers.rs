@@ -533,7 +533,7 @@ fn parse_fallback(bytes: &[u8], location: &str) -> Result<FallbackIndex, SourceE
 }
 
 /// Parses a `Link` header's `rel="next"` target, resolved against `base`.
-fn next_link(header: &str, base: &reqwest::Url) -> Result<Option<reqwest::Url>, String> {
+pub(crate) fn next_link(header: &str, base: &reqwest::Url) -> Result<Option<reqwest::Url>, String> {
     for part in header.split(',') {
         let part = part.trim();
         if part.is_empty() {

@@ -558,3 +558,49 @@ fn not_a_layout() {
         .to_string();
     assert!(e.contains("no 'oci-layout' file"), "{e}");
 }
+
+/// A Sigstore bundle is pushed as cosign v3 does: artifactType `application/vnd.dev.sigstore.bundle.v0.3+json`
+/// and the `dev.sigstore.bundle.predicateType` annotation, both visible in discovery and in the manifest.
+#[test]
+fn a_sigstore_bundle_referrer_carries_its_predicate_type() {
+    use registry::referrers::{ANNOTATION_BUNDLE_PREDICATE_TYPE, ARTIFACT_SIGSTORE_BUNDLE};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = build_test_layout(&tmp.path().join("l"));
+    let dir = t.path.as_path();
+    let subject = tagged(dir, "single");
+    let mut bundle = artifact(
+        ARTIFACT_SIGSTORE_BUNDLE,
+        r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+        Some("2024-05-01T12:00:00Z"),
+    );
+    bundle.annotations.insert(
+        ANNOTATION_BUNDLE_PREDICATE_TYPE.to_owned(),
+        "https://cyclonedx.org/bom".to_owned(),
+    );
+    push_referrer_layout(dir, Some("single"), &bundle, None).unwrap();
+    let found = list_referrers_layout(dir, Some("single"), Some(ARTIFACT_SIGSTORE_BUNDLE)).unwrap();
+    assert_eq!(found.len(), 1);
+    let r = &found[0];
+    assert_eq!(r.subject, subject);
+    assert_eq!(
+        r.descriptor
+            .annotations
+            .get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
+            .map(String::as_str),
+        Some("https://cyclonedx.org/bom")
+    );
+    let (manifest, media_type, content) = fetch_referrer_layout(dir, r).unwrap();
+    assert_eq!(media_type, ARTIFACT_SIGSTORE_BUNDLE);
+    assert_eq!(content, bundle.content);
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["artifactType"], ARTIFACT_SIGSTORE_BUNDLE);
+    assert_eq!(
+        m["annotations"][ANNOTATION_BUNDLE_PREDICATE_TYPE],
+        "https://cyclonedx.org/bom"
+    );
+    assert!(
+        list_referrers_layout(dir, Some("single"), Some(ARTIFACT_CYCLONEDX))
+            .unwrap()
+            .is_empty()
+    );
+}
