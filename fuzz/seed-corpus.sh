@@ -14,4 +14,19 @@ cp "$data/rpm/sqlite/rpmdb.sqlite" "$tmp/var/lib/rpm/" 2>/dev/null || true
 printf 'ID=fedora\nVERSION_ID=40\n' >"$tmp/etc/os-release"
 tar -C "$tmp" -cf corpus/scan_pipeline/rpm.tar . && rm -rf "$tmp"
 zstd -qf corpus/scan_pipeline/debian.tar -o corpus/scan_pipeline/debian.tar.zst 2>/dev/null || true
-ls -la corpus/scan_pipeline
+
+# registry_parsers: a WWW-Authenticate challenge, a Link header and a tiny docker-archive.
+mkdir -p corpus/registry_parsers
+printf 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"' \
+  >corpus/registry_parsers/challenge
+printf '</v2/r/referrers/sha256:0?n=10&last=abc>; rel="next"' >corpus/registry_parsers/link
+tmp=$(mktemp -d)
+mkdir -p "$tmp/l/etc" && printf 'ID=debian\n' >"$tmp/l/etc/os-release"
+tar -C "$tmp/l" -cf "$tmp/layer.tar" etc
+lh=$(sha256sum "$tmp/layer.tar" | cut -c1-64)
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$lh" >"$tmp/config"
+ch=$(sha256sum "$tmp/config" | cut -c1-64)
+mv "$tmp/layer.tar" "$tmp/$lh.tar" && mv "$tmp/config" "$tmp/$ch.json"
+printf '[{"Config":"%s.json","RepoTags":["a/b:1"],"Layers":["%s.tar"]}]' "$ch" "$lh" >"$tmp/manifest.json"
+tar -C "$tmp" -cf corpus/registry_parsers/docker-archive.tar "$ch.json" "$lh.tar" manifest.json
+rm -rf "$tmp"
