@@ -47,6 +47,13 @@ pub trait FsView {
     /// Names of the entries directly inside directory `dir` (`""` is the root), sorted, following
     /// symlinks inside the root. Empty when `dir` is absent or not a directory.
     fn list(&self, dir: &str) -> Vec<String>;
+
+    /// Every regular file whose content the view kept (image views: the paths [`crate::analyzers::wants`]
+    /// selected; a rootfs: those paths found by walking it), sorted. Language analyzers find their
+    /// metadata files (`*.dist-info/METADATA`, `node_modules/**/package.json`, …) here.
+    fn files(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// An in-memory view of regular files, for tests and small synthetic inputs.
@@ -93,6 +100,10 @@ impl FsView for MemFs {
             .collect();
         names.dedup();
         names
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
     }
 }
 

@@ -11,7 +11,9 @@
 
 pub mod analyzers;
 pub mod dirfs;
+pub mod entrytrace;
 pub mod fs;
+pub mod lang;
 pub mod layer;
 pub mod model;
 pub mod overlay;

@@ -4,6 +4,8 @@
 //! the rest empty. Collections are `Vec`s kept in a canonical order by [`Inventory::normalize`] so that
 //! writers can stay simple and output stays byte-identical for the same input.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A content digest such as `sha256:9f86d0…`, kept in its canonical `algorithm:hex` text form.
@@ -51,6 +53,20 @@ pub enum PackageKind {
     Apk,
     /// rpm (RHEL, Fedora, SUSE, Amazon Linux, …).
     Rpm,
+    /// Java archives (jar/war/ear/par), identity from pom.properties, pom.xml, MANIFEST.MF or the name.
+    Maven,
+    /// Node.js packages (`node_modules/**/package.json`, lockfiles).
+    Npm,
+    /// Python distributions (`*.dist-info`, `*.egg-info`).
+    Pypi,
+    /// Go modules from a binary's buildinfo.
+    Golang,
+    /// .NET packages from `*.deps.json`.
+    Nuget,
+    /// Rust crates from cargo-auditable's `.dep-v0` section.
+    Cargo,
+    /// A binary no package database describes (`bin:` components keyed by SHA-256).
+    Binary,
 }
 
 impl PackageKind {
@@ -60,7 +76,19 @@ impl PackageKind {
             PackageKind::Deb => "deb",
             PackageKind::Apk => "apk",
             PackageKind::Rpm => "rpm",
+            PackageKind::Maven => "maven",
+            PackageKind::Npm => "npm",
+            PackageKind::Pypi => "pypi",
+            PackageKind::Golang => "golang",
+            PackageKind::Nuget => "nuget",
+            PackageKind::Cargo => "cargo",
+            PackageKind::Binary => "generic",
         }
+    }
+
+    /// True for the package managers of an operating system (dpkg, apk, rpm).
+    pub fn is_os(self) -> bool {
+        matches!(self, PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm)
     }
 }
 
@@ -100,8 +128,13 @@ pub struct LayerRef {
 pub struct Package {
     /// Database it came from; `None` only for `Default`.
     pub kind: Option<PackageKind>,
-    /// Package name as the database spells it.
+    /// Package name as the database spells it. Language packages: the ecosystem's name (npm: `name`
+    /// without the scope, which goes to [`Package::namespace`]; Maven: the artifactId; PyPI: the
+    /// PEP 503-normalised name; Go: the full module path; Cargo/NuGet: the crate/package id).
     pub name: String,
+    /// Ecosystem namespace: Maven groupId, npm scope with its `@` (`@types`). `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Full version as the package manager prints it: dpkg `[epoch:]upstream[-revision]`,
     /// apk `pkgver-rN`, rpm `version-release` (epoch kept apart in [`Package::epoch`]).
     pub version: String,
@@ -146,6 +179,17 @@ pub struct Package {
     /// Layer that first introduced this package at its current version (images only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<LayerRef>,
+    /// Ecosystem facts with no field of their own, as `stella:`-prefixed names (e.g.
+    /// `stella:go:version`, `stella:go:setting:CGO_ENABLED`, `stella:npm:declared-in`). Sorted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub properties: BTreeMap<String, String>,
+    /// For a language package whose files an OS package installed: that OS package, as
+    /// `kind/name@version` (e.g. `deb/python3-yaml@6.0-3+b2`). Such a package is linked, not counted twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// True when the image's entrypoint (EntryTrace) uses this package: the usage view.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub used_by_entrypoint: bool,
 }
 
 /// A file a package database says a package installed.
@@ -225,8 +269,24 @@ impl Inventory {
     }
 }
 
-fn package_key(p: &Package) -> (Option<PackageKind>, &str, &str, Option<&str>, &str) {
-    (p.kind, &p.name, &p.version, p.arch.as_deref(), &p.found_in)
+type PackageKey<'a> = (
+    Option<PackageKind>,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
+fn package_key(p: &Package) -> PackageKey<'_> {
+    (
+        p.kind,
+        p.namespace.as_deref(),
+        &p.name,
+        &p.version,
+        p.arch.as_deref(),
+        &p.found_in,
+    )
 }
 
 /// One layer of a scanned image.

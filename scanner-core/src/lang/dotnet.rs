@@ -1,0 +1,1 @@
+//! dotnet analyzer (issue 3): filled in by its own change.

@@ -1,0 +1,1 @@
+//! native analyzer (issue 3): filled in by its own change.

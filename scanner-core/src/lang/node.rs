@@ -1,0 +1,1 @@
+//! node analyzer (issue 3): filled in by its own change.

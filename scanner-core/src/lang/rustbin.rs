@@ -1,0 +1,1 @@
+//! rustbin analyzer (issue 3): filled in by its own change.
