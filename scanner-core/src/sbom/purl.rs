@@ -131,17 +131,20 @@ pub fn package_purl(package: &Package, distro: Option<&Distro>) -> Option<Purl> 
     if package.name.is_empty() {
         return None;
     }
+    if !kind.is_os() {
+        return language_purl(kind, package);
+    }
     let distro = distro.filter(|d| !d.id.is_empty());
     let namespace = match (kind, distro) {
         (_, Some(d)) => vendor(&d.id),
         (PackageKind::Deb, None) => "debian".to_owned(),
         (PackageKind::Apk, None) => "alpine".to_owned(),
-        (PackageKind::Rpm, None) => String::new(),
+        (_, None) => String::new(),
     };
     // deb and apk names are case-insensitive and lower-cased by the spec; rpm names are not.
     let name = match kind {
         PackageKind::Deb | PackageKind::Apk => package.name.to_ascii_lowercase(),
-        PackageKind::Rpm => package.name.clone(),
+        _ => package.name.clone(),
     };
     let mut purl = Purl::new(kind.purl_type(), &name).with_namespace(&namespace);
     if !package.version.is_empty() {
@@ -159,6 +162,66 @@ pub fn package_purl(package: &Package, distro: Option<&Distro>) -> Option<Purl> 
         }
     }
     Some(purl)
+}
+
+/// The purl of a language package, as the purl spec's type definitions (and Trivy) spell them:
+///
+/// * maven: `pkg:maven/<groupId>/<artifactId>@<version>`
+/// * npm: `pkg:npm/%40<scope>/<name>@<version>` (scope from [`Package::namespace`])
+/// * pypi: `pkg:pypi/<PEP 503 name>@<version>`
+/// * golang: `pkg:golang/<module path up to the last />/<last element>@<version>`, lower-cased
+/// * nuget, cargo: `pkg:<type>/<name>@<version>`
+///
+/// `None` for [`PackageKind::Binary`] (those are `bin:` components keyed by SHA-256) and for a package
+/// without a version only when the ecosystem has no meaning without one (none today: the version is left
+/// out instead).
+fn language_purl(kind: PackageKind, package: &Package) -> Option<Purl> {
+    let (namespace, name) = match kind {
+        PackageKind::Binary => return None,
+        PackageKind::Golang => {
+            let path = package.name.to_ascii_lowercase();
+            match path.rsplit_once('/') {
+                Some((ns, n)) => (ns.to_owned(), n.to_owned()),
+                None => (String::new(), path),
+            }
+        }
+        PackageKind::Pypi => (String::new(), pep503(&package.name)),
+        PackageKind::Npm => (
+            package.namespace.clone().unwrap_or_default(),
+            package.name.clone(),
+        ),
+        _ => (
+            package.namespace.clone().unwrap_or_default(),
+            package.name.clone(),
+        ),
+    };
+    let mut purl = Purl::new(kind.purl_type(), &name);
+    if !namespace.is_empty() {
+        // A Maven groupId or Go path prefix is one purl namespace string whose `/`s separate segments.
+        purl = purl.with_namespace(&namespace);
+    }
+    if !package.version.is_empty() {
+        purl = purl.with_version(&package.version);
+    }
+    Some(purl)
+}
+
+/// PEP 503 normalisation: lower-case, runs of `-`, `_` and `.` become one `-`.
+pub fn pep503(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// The purl namespace (the distribution's vendor) for an os-release `ID`: the purl spec and the
