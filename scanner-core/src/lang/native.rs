@@ -1,1 +1,4 @@
-//! native analyzer (issue 3): filled in by its own change.
+//! native analyzer (issue 3): placeholder until its change lands.
+/// Native object facts (placeholder).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NativeInfo;
