@@ -196,3 +196,58 @@ fn binary_component(fs: &dyn FsView, n: &crate::model::NativeFile) -> Package {
         ..Package::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use crate::model::{Inventory, OwnedFile};
+
+    fn pkg(kind: PackageKind, name: &str, found_in: &str, files: &[&str]) -> Package {
+        Package {
+            kind: Some(kind),
+            name: name.into(),
+            version: "1.0".into(),
+            found_in: found_in.into(),
+            files: files
+                .iter()
+                .map(|f| OwnedFile {
+                    path: (*f).into(),
+                    checksum: None,
+                })
+                .collect(),
+            ..Package::default()
+        }
+    }
+
+    #[test]
+    fn language_package_in_os_owned_files_is_linked_not_orphaned() {
+        let fs = MemFs::new();
+        let mut inv = Inventory {
+            packages: vec![
+                pkg(
+                    PackageKind::Deb,
+                    "python3-yaml",
+                    "/var/lib/dpkg/status",
+                    &["/usr/lib/python3/dist-packages/PyYAML-6.0.egg-info/PKG-INFO"],
+                ),
+                pkg(
+                    PackageKind::Pypi,
+                    "pyyaml",
+                    "/usr/lib/python3/dist-packages/PyYAML-6.0.egg-info/PKG-INFO",
+                    &[],
+                ),
+                pkg(PackageKind::Deb, "libguava-java", "/var/lib/dpkg/status", &["/usr/share/java/guava.jar"]),
+                pkg(PackageKind::Maven, "guava", "/usr/share/java/guava.jar!/META-INF/x.jar", &[]),
+                pkg(PackageKind::Npm, "left-pad", "/srv/app/node_modules/left-pad/package.json", &[]),
+            ],
+            ..Inventory::default()
+        };
+        link(&fs, &mut inv);
+        let owners: Vec<Option<&str>> = inv.packages.iter().map(|p| p.owner.as_deref()).collect();
+        assert_eq!(
+            owners,
+            [None, Some("deb/python3-yaml@1.0"), None, Some("deb/libguava-java@1.0"), None]
+        );
+    }
+}
