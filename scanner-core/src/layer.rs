@@ -980,9 +980,21 @@ impl<R: Read> Parser<'_, R> {
             );
             return self.skip(rest + total_pad, inside).map(|()| None);
         }
-        let more = self.read_raw(rest, inside)?;
-        bytes.extend_from_slice(&more);
-        drop(more);
+        // One exact allocation: the size is bounded by max_extract_file above.
+        bytes.reserve_exact(usize::try_from(rest).unwrap_or(0));
+        let got = self
+            .r
+            .by_ref()
+            .take(rest)
+            .read_to_end(&mut bytes)
+            .map_err(Failure::Io)? as u64;
+        self.offset += got;
+        if got < rest {
+            return Err(Failure::Truncated {
+                offset: self.offset,
+                inside: inside(),
+            });
+        }
         self.skip(total_pad, inside)?;
         Ok(self.extractor.extract(path, &bytes))
     }

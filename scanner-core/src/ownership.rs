@@ -135,6 +135,38 @@ pub fn link(fs: &dyn FsView, inv: &mut Inventory) {
     inv.packages.extend(unowned);
 }
 
+/// Paths (absolute) of the `bin:` components that still lack a SHA-256.
+pub fn binaries_without_digest(inv: &Inventory) -> Vec<String> {
+    inv.packages
+        .iter()
+        .filter(|p| p.kind == Some(PackageKind::Binary))
+        .filter(|p| !p.checksums.iter().any(|c| c.algorithm == "SHA-256"))
+        .map(|p| p.found_in.clone())
+        .collect()
+}
+
+/// Records the SHA-256 of each unowned native file, as `digest(path)` computes it (the scan re-reads
+/// those few files), on its `bin:` component and its [`crate::model::NativeFile`].
+pub fn fill_binary_digests(inv: &mut Inventory, digests: &BTreeMap<String, crate::model::Digest>) {
+    for p in &mut inv.packages {
+        if p.kind != Some(PackageKind::Binary) {
+            continue;
+        }
+        if let Some(d) = digests.get(&p.found_in) {
+            p.checksums.retain(|c| c.algorithm != "SHA-256");
+            p.checksums.push(Checksum {
+                algorithm: "SHA-256".to_owned(),
+                value: d.hex().to_owned(),
+            });
+        }
+    }
+    for n in &mut inv.natives {
+        if let Some(d) = digests.get(&n.path) {
+            n.sha256 = Some(d.clone());
+        }
+    }
+}
+
 fn npm_owner(dirs: &BTreeMap<String, String>, real: &str) -> Option<String> {
     // The deepest package directory that is a prefix of the path.
     let mut best: Option<&String> = None;
@@ -237,9 +269,24 @@ mod tests {
                     "/usr/lib/python3/dist-packages/PyYAML-6.0.egg-info/PKG-INFO",
                     &[],
                 ),
-                pkg(PackageKind::Deb, "libguava-java", "/var/lib/dpkg/status", &["/usr/share/java/guava.jar"]),
-                pkg(PackageKind::Maven, "guava", "/usr/share/java/guava.jar!/META-INF/x.jar", &[]),
-                pkg(PackageKind::Npm, "left-pad", "/srv/app/node_modules/left-pad/package.json", &[]),
+                pkg(
+                    PackageKind::Deb,
+                    "libguava-java",
+                    "/var/lib/dpkg/status",
+                    &["/usr/share/java/guava.jar"],
+                ),
+                pkg(
+                    PackageKind::Maven,
+                    "guava",
+                    "/usr/share/java/guava.jar!/META-INF/x.jar",
+                    &[],
+                ),
+                pkg(
+                    PackageKind::Npm,
+                    "left-pad",
+                    "/srv/app/node_modules/left-pad/package.json",
+                    &[],
+                ),
             ],
             ..Inventory::default()
         };
@@ -247,7 +294,13 @@ mod tests {
         let owners: Vec<Option<&str>> = inv.packages.iter().map(|p| p.owner.as_deref()).collect();
         assert_eq!(
             owners,
-            [None, Some("deb/python3-yaml@1.0"), None, Some("deb/libguava-java@1.0"), None]
+            [
+                None,
+                Some("deb/python3-yaml@1.0"),
+                None,
+                Some("deb/libguava-java@1.0"),
+                None
+            ]
         );
     }
 }

@@ -209,6 +209,11 @@ pub fn scan_layers(
     }
 
     let mut inventory = analyzers::analyze(&overlay);
+    let missing = crate::ownership::binaries_without_digest(&inventory);
+    if !missing.is_empty() {
+        let digests = rehash(layers, &overlay, &missing, &opts.limits)?;
+        crate::ownership::fill_binary_digests(&mut inventory, &digests);
+    }
     if let Some(config) = &opts.entrypoint {
         crate::usage::apply(&overlay, config, &mut inventory);
     }
@@ -235,14 +240,75 @@ pub fn scan_layers(
     })
 }
 
-/// Scans a rootfs directory (every analyzer; EntryTrace when `entrypoint` is given).
+/// Re-reads the layers that last wrote the unowned native files (`paths`, absolute) and returns their
+/// SHA-256s. Only these few files need a digest, so hashing every binary during the first pass is
+/// avoided; in the common image (every binary owned by a package) this reads nothing.
+fn rehash(
+    layers: &[LayerInput<'_>],
+    overlay: &Overlay,
+    paths: &[String],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Digest>, ScanError> {
+    let mut by_layer: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for p in paths {
+        let rel = p.trim_start_matches('/');
+        if let Some(n) = overlay.node(rel) {
+            by_layer
+                .entry(n.layer_index)
+                .or_default()
+                .insert(rel.to_owned());
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (index, wanted) in by_layer {
+        let Some(input) = layers.get(index) else {
+            continue;
+        };
+        let what = describe(input);
+        let raw = (input.open)().map_err(|source| ScanError::Open {
+            index,
+            what: what.clone(),
+            source,
+        })?;
+        let wants = |p: &str| wanted.contains(p);
+        let changes =
+            crate::layer::read_layer(raw, &wants, limits).map_err(|source| ScanError::Layer {
+                index,
+                what,
+                source,
+            })?;
+        for c in &changes.entries {
+            if let crate::layer::Change::Entry(e) = c {
+                if let Some(content) = &e.content {
+                    out.insert(format!("/{}", e.path), Digest::sha256_of(content));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// SHA-256s of a rootfs's unowned native files, read again from the directory.
+fn rehash_dir(fs: &DirFs, inv: &mut Inventory) {
+    let missing = crate::ownership::binaries_without_digest(inv);
+    let mut digests = BTreeMap::new();
+    for p in missing {
+        if let Ok(Some(content)) = crate::fs::FsView::read(fs, &p) {
+            digests.insert(p, Digest::sha256_of(&content));
+        }
+    }
+    crate::ownership::fill_binary_digests(inv, &digests);
+}
+
+/// Scans a rootfs directory (every analyzer).
 pub fn scan_dir(fs: &DirFs) -> Inventory {
-    analyzers::analyze(fs)
+    scan_dir_with(fs, None)
 }
 
 /// Scans a rootfs directory and, when `entrypoint` is given, traces it for the usage view.
 pub fn scan_dir_with(fs: &DirFs, entrypoint: Option<&ImageConfig>) -> Inventory {
     let mut inv = analyzers::analyze(fs);
+    rehash_dir(fs, &mut inv);
     if let Some(config) = entrypoint {
         crate::usage::apply(fs, config, &mut inv);
         inv.normalize();

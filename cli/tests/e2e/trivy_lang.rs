@@ -16,7 +16,10 @@ use crate::trivy::{trivy_available, trivy_raw};
 type Key = (String, String);
 
 fn is_language(purl: &str) -> bool {
-    !purl.is_empty() && !["pkg:deb/", "pkg:apk/", "pkg:rpm/"].iter().any(|t| purl.starts_with(t))
+    !purl.is_empty()
+        && !["pkg:deb/", "pkg:apk/", "pkg:rpm/"]
+            .iter()
+            .any(|t| purl.starts_with(t))
 }
 
 fn prop<'a>(c: &'a Value, name: &str) -> Option<&'a str> {
@@ -64,10 +67,14 @@ fn ours(doc: &Value) -> BTreeMap<Key, (String, Option<String>)> {
             (
                 (
                     bare(c["purl"].as_str().unwrap()),
-                    prop(c, "stella:package:foundIn").unwrap_or_default().to_owned(),
+                    prop(c, "stella:package:foundIn")
+                        .unwrap_or_default()
+                        .to_owned(),
                 ),
                 (
-                    prop(c, "stella:layer:diffID").unwrap_or_default().to_owned(),
+                    prop(c, "stella:layer:diffID")
+                        .unwrap_or_default()
+                        .to_owned(),
                     prop(c, "stella:package:owner").map(str::to_owned),
                 ),
             )
@@ -77,14 +84,16 @@ fn ours(doc: &Value) -> BTreeMap<Key, (String, Option<String>)> {
 
 /// Allowlist lines: `INPUT only-trivy|layer PURL PATH  # reason`.
 fn allowlist() -> BTreeSet<(String, String, Key)> {
-    let text =
-        std::fs::read_to_string(repo_root().join("tests/trivy-lang-allowlist.txt")).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("tests/trivy-lang-allowlist.txt")).unwrap();
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let (entry, reason) = l.split_once('#').expect("allowlist line without a reason");
-            assert!(!reason.trim().is_empty(), "allowlist line without a reason: {l}");
+            assert!(
+                !reason.trim().is_empty(),
+                "allowlist line without a reason: {l}"
+            );
             let f: Vec<&str> = entry.split_whitespace().collect();
             assert_eq!(f.len(), 4, "bad allowlist line: {l}");
             (
@@ -129,9 +138,17 @@ fn language_packages_cover_trivy() {
         let args: Vec<&str> = trivy_args.iter().map(String::as_str).collect();
         let t = theirs(&trivy_raw(&args, &dir.path().join(format!("{input}.json"))));
         let out = stella(&["scan", source, "--format", "cyclonedx-json", "--quiet"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let o = ours(&serde_json::from_slice(&out.stdout).unwrap());
-        assert!(t.len() > 50, "{input}: Trivy found only {} language packages", t.len());
+        assert!(
+            t.len() > 50,
+            "{input}: Trivy found only {} language packages",
+            t.len()
+        );
         for (k, layer) in &t {
             match o.get(k) {
                 None => {

@@ -10,7 +10,9 @@ use serde_json::Value;
 use crate::common::*;
 
 fn scan(source: &str, view: &str, format: &str) -> Value {
-    let out = stella(&["scan", source, "--view", view, "--format", format, "--quiet"]);
+    let out = stella(&[
+        "scan", source, "--view", view, "--format", format, "--quiet",
+    ]);
     assert!(
         out.status.success(),
         "stella scan --view {view}: {}",
@@ -39,30 +41,65 @@ fn corpus_app_usage_view_is_node_its_libraries_and_the_app_modules() {
     let usage = scan(&source, "usage", "json");
     let trace = &usage["inventory"]["usage"];
     assert_eq!(trace["chain"][0]["file"], "<image config>", "{trace}");
-    assert_eq!(trace["terminals"], serde_json::json!(["/usr/bin/node"]), "{trace}");
+    assert_eq!(
+        trace["terminals"],
+        serde_json::json!(["/usr/bin/node"]),
+        "{trace}"
+    );
     let libs: Vec<&str> = trace["libraries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    for lib in ["libc.so.6", "libnode.so.108", "libstdc++.so.6", "ld-linux-x86-64.so.2"] {
+    for lib in [
+        "libc.so.6",
+        "libnode.so.108",
+        "libstdc++.so.6",
+        "ld-linux-x86-64.so.2",
+    ] {
         assert!(
             libs.iter().any(|l| l.ends_with(lib)),
             "{lib} not in the closure: {libs:?}"
         );
     }
-    assert!(trace["unresolved"].as_array().is_none_or(Vec::is_empty), "{trace}");
+    assert!(
+        trace["unresolved"].as_array().is_none_or(Vec::is_empty),
+        "{trace}"
+    );
 
     let debs = names(&usage, "deb");
-    for want in ["nodejs", "libnode108", "libc6", "libstdc++6", "libuv1", "libssl3"] {
-        assert!(debs.contains(want), "{want} not in the usage view: {debs:?}");
+    for want in [
+        "nodejs",
+        "libnode108",
+        "libc6",
+        "libstdc++6",
+        "libuv1",
+        "libssl3",
+    ] {
+        assert!(
+            debs.contains(want),
+            "{want} not in the usage view: {debs:?}"
+        );
     }
-    for unwanted in ["libguava-java", "default-jre-headless", "python3", "curl", "bash"] {
+    for unwanted in [
+        "libguava-java",
+        "default-jre-headless",
+        "python3",
+        "curl",
+        "bash",
+    ] {
         assert!(!debs.contains(unwanted), "{unwanted} in the usage view");
     }
     let npm = names(&usage, "npm");
-    for want in ["corpus-app", "express", "axios", "body-parser", "debug", "mime-types"] {
+    for want in [
+        "corpus-app",
+        "express",
+        "axios",
+        "body-parser",
+        "debug",
+        "mime-types",
+    ] {
         assert!(npm.contains(want), "{want} not in the usage view: {npm:?}");
     }
     // @types/node is a declared dependency too, so Node's lookup reaches it.
@@ -74,8 +111,14 @@ fn corpus_app_usage_view_is_node_its_libraries_and_the_app_modules() {
     let inventory = scan(&source, "inventory", "json");
     let all = inventory["inventory"]["packages"].as_array().unwrap();
     assert!(all.len() > usage["inventory"]["packages"].as_array().unwrap().len());
-    assert!(!names(&inventory, "maven").is_empty(), "no Java packages in the inventory");
-    assert!(!names(&inventory, "pypi").is_empty(), "no Python packages in the inventory");
+    assert!(
+        !names(&inventory, "maven").is_empty(),
+        "no Java packages in the inventory"
+    );
+    assert!(
+        !names(&inventory, "pypi").is_empty(),
+        "no Python packages in the inventory"
+    );
     let used: BTreeSet<String> = all
         .iter()
         .filter(|p| p["used_by_entrypoint"] == true)
@@ -113,7 +156,13 @@ fn corpus_app_usage_view_is_node_its_libraries_and_the_app_modules() {
 fn usage_view_of_a_directory_needs_an_entrypoint() {
     let Some(corpus) = corpus() else { return };
     let dir = corpus.join("rootfs/debian-minbase");
-    let out = stella(&["scan", &format!("dir:{}", dir.display()), "--view", "usage", "--quiet"]);
+    let out = stella(&[
+        "scan",
+        &format!("dir:{}", dir.display()),
+        "--view",
+        "usage",
+        "--quiet",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--entrypoint"));
     let out = stella(&[
@@ -127,9 +176,16 @@ fn usage_view_of_a_directory_needs_an_entrypoint() {
         "json",
         "--quiet",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let debs = names(&report, "deb");
-    assert!(debs.contains("coreutils") && debs.contains("libc6"), "{debs:?}");
+    assert!(
+        debs.contains("coreutils") && debs.contains("libc6"),
+        "{debs:?}"
+    );
     assert!(!debs.contains("apt"), "{debs:?}");
 }

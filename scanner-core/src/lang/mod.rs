@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::facts::{Extractor, Facts, FileFacts};
 use crate::fs::FsView;
-use crate::model::{Diagnostic, Digest, Inventory, NativeFile};
+use crate::model::{Diagnostic, Inventory, NativeFile};
 
 /// True when a language metadata analyzer needs the content of `path` (or the dynamic loader's
 /// configuration, which EntryTrace reads).
@@ -113,7 +113,9 @@ fn extract_native(path: &str, bytes: &[u8], facts: &mut FileFacts) {
     if facts.native.is_none() {
         return;
     }
-    facts.sha256 = Some(Digest::sha256_of(bytes));
+    // No SHA-256 here: hashing every binary would cost a quarter of a scan, and only the few native
+    // files no package owns need one; the scan computes theirs afterwards
+    // ([`crate::ownership::fill_binary_digests`]).
     match golang::buildinfo(&obj, bytes) {
         Ok(Some(info)) => facts.packages.extend(golang::to_packages(&found_in, &info)),
         Ok(None) => {}
