@@ -254,11 +254,9 @@ impl Walk<'_> {
             found.push(p);
         }
 
-        let own = from_name.as_ref().is_some_and(|(a, v)| {
-            found
-                .iter()
-                .any(|p| &p.name == a && &p.version == v)
-        });
+        let own = from_name
+            .as_ref()
+            .is_some_and(|(a, v)| found.iter().any(|p| &p.name == a && &p.version == v));
         if !own {
             let fallback = manifest
                 .as_ref()
@@ -344,9 +342,7 @@ fn package(base: &Package, gav: &Gav, identity: &str) -> Package {
 
 /// An entry name we are willing to put into a `found_in` path.
 fn safe_name(name: &str) -> bool {
-    !name.starts_with('/')
-        && !name.contains('\0')
-        && !name.split(['/', '\\']).any(|c| c == "..")
+    !name.starts_with('/') && !name.contains('\0') && !name.split(['/', '\\']).any(|c| c == "..")
 }
 
 #[cfg(test)]

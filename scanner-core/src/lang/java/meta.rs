@@ -134,10 +134,14 @@ impl Manifest {
     }
 
     pub(crate) fn vendor(&self) -> Option<String> {
-        ["implementation-vendor", "bundle-vendor", "specification-vendor"]
-            .iter()
-            .find_map(|k| self.get(k))
-            .map(str::to_string)
+        [
+            "implementation-vendor",
+            "bundle-vendor",
+            "specification-vendor",
+        ]
+        .iter()
+        .find_map(|k| self.get(k))
+        .map(str::to_string)
     }
 
     /// Jenkins `Plugin-License-Name[-N]`, else the SPDX ids among OSGi `Bundle-License` entries.
@@ -211,7 +215,7 @@ pub(crate) fn parse_pom_xml(text: &str) -> Pom {
     let mut pending_text = String::new();
     while !rest.is_empty() {
         let Some(lt) = rest.find('<') else { break };
-        pending_text.push_str(rest.get(..lt).unwrap_or_default());
+        pending_text.push_str(&decode_entities(rest.get(..lt).unwrap_or_default()));
         rest = rest.get(lt..).unwrap_or_default();
         let skip = |r: &str, open: &str, close: &str| -> Option<usize> {
             r.starts_with(open)
@@ -235,7 +239,7 @@ pub(crate) fn parse_pom_xml(text: &str) -> Pom {
         let tag = rest.get(1..gt).unwrap_or_default();
         rest = rest.get(gt + 1..).unwrap_or_default();
         if let Some(close) = tag.strip_prefix('/') {
-            let text = decode_entities(pending_text.trim());
+            let text = pending_text.trim().to_string();
             pending_text.clear();
             let name = local_name(close);
             if stack.last().map(String::as_str) == Some(name) {
@@ -273,8 +277,14 @@ pub(crate) fn parse_pom_xml(text: &str) -> Pom {
     // `${…}` references to the pom's own properties or coordinates.
     props.insert("project.groupId".into(), gav.group.clone());
     props.insert("project.version".into(), gav.version.clone());
-    props.insert("project.parent.version".into(), get("project/parent/version"));
-    props.insert("project.parent.groupId".into(), get("project/parent/groupId"));
+    props.insert(
+        "project.parent.version".into(),
+        get("project/parent/version"),
+    );
+    props.insert(
+        "project.parent.groupId".into(),
+        get("project/parent/groupId"),
+    );
     for v in [&mut gav.group, &mut gav.artifact, &mut gav.version] {
         *v = interpolate(v, &props);
     }
@@ -291,11 +301,7 @@ pub(crate) fn parse_pom_xml(text: &str) -> Pom {
             acc
         });
     let url = fields.get("project/url").filter(|u| !u.is_empty()).cloned();
-    Pom {
-        gav,
-        licenses,
-        url,
-    }
+    Pom { gav, licenses, url }
 }
 
 fn record(
@@ -437,8 +443,14 @@ mod tests {
     fn file_names() {
         let cases: &[(&str, Option<(&str, &str)>)] = &[
             ("guava-31.1-jre.jar", Some(("guava", "31.1-jre"))),
-            ("commons-lang3-3.12.0.jar", Some(("commons-lang3", "3.12.0"))),
-            ("spring-core-5.3.4-SNAPSHOT.jar", Some(("spring-core", "5.3.4-SNAPSHOT"))),
+            (
+                "commons-lang3-3.12.0.jar",
+                Some(("commons-lang3", "3.12.0")),
+            ),
+            (
+                "spring-core-5.3.4-SNAPSHOT.jar",
+                Some(("spring-core", "5.3.4-SNAPSHOT")),
+            ),
             ("foo-1.0-2.0.jar", Some(("foo-1.0", "2.0"))),
             ("webapp-1.0.WAR", Some(("webapp", "1.0"))),
             ("commons-lang3.jar", None),
@@ -527,7 +539,15 @@ mod tests {
         let unresolved = parse_pom_xml("<project><groupId>g</groupId><artifactId>a</artifactId><version>${nope}</version></project>");
         assert_eq!(unresolved.gav.version, "");
         // Garbage never panics.
-        for s in ["<", "<<<>>>", "<a><b></a>", "<!--", "<![CDATA[", "&#xFFFFFFFF;", "<project>&"] {
+        for s in [
+            "<",
+            "<<<>>>",
+            "<a><b></a>",
+            "<!--",
+            "<![CDATA[",
+            "&#xFFFFFFFF;",
+            "<project>&",
+        ] {
             let _ = parse_pom_xml(s);
         }
     }

@@ -402,7 +402,10 @@ pub(crate) mod tests {
 
     #[test]
     fn reads_stored_and_deflated() {
-        let z = build(&[("a.txt", b"hello", false), ("b/c.txt", b"world world", true)]);
+        let z = build(&[
+            ("a.txt", b"hello", false),
+            ("b/c.txt", b"world world", true),
+        ]);
         let a = Archive::open(&z, 10).unwrap();
         assert_eq!(a.entries.len(), 2);
         assert_eq!(&*a.read(&a.entries[0], 100).unwrap(), b"hello");
@@ -453,7 +456,10 @@ pub(crate) mod tests {
     fn malformed_inputs_are_errors() {
         let z = build(&[("a", b"hello hello hello", true)]);
         assert_eq!(Archive::open(b"", 10).unwrap_err(), ZipError::NoEocd);
-        assert_eq!(Archive::open(b"garbage bytes", 10).unwrap_err(), ZipError::NoEocd);
+        assert_eq!(
+            Archive::open(b"garbage bytes", 10).unwrap_err(),
+            ZipError::NoEocd
+        );
         for cut in 0..z.len() {
             // Every truncation: an error or a readable/erroring entry, never a panic.
             if let Ok(a) = Archive::open(&z[..cut], 10) {
