@@ -474,6 +474,33 @@ pub(crate) mod tests {
         bad[32] = 0xff;
         let a = Archive::open(&bad, 10).unwrap();
         assert!(a.read(&a.entries[0], 100).is_err());
+        // Stored data changed after the CRC was taken; an unsupported method; the encrypted flag.
+        let z = build(&[("a", b"hello", false)]);
+        let mut crc_bad = z.clone();
+        crc_bad[31] ^= 1;
+        let a = Archive::open(&crc_bad, 10).unwrap();
+        assert!(a
+            .read(&a.entries[0], 100)
+            .unwrap_err()
+            .to_string()
+            .contains("CRC"));
+        let cd = find_eocd(&z).unwrap() - (CDH_LEN + 1);
+        let mut bzip = z.clone();
+        bzip[cd + 10] = 12;
+        let a = Archive::open(&bzip, 10).unwrap();
+        assert!(a
+            .read(&a.entries[0], 100)
+            .unwrap_err()
+            .to_string()
+            .contains("method 12"));
+        let mut enc = z.clone();
+        enc[cd + 8] = 1;
+        let a = Archive::open(&enc, 10).unwrap();
+        assert!(a
+            .read(&a.entries[0], 100)
+            .unwrap_err()
+            .to_string()
+            .contains("encrypted"));
         // Too many entries.
         let many = build(&[("a", b"", false), ("b", b"", false), ("c", b"", false)]);
         assert!(matches!(
