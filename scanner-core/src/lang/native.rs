@@ -166,7 +166,7 @@ pub fn looks_native(head: &[u8]) -> bool {
                 return false;
             };
             let lfanew = u32::from_le_bytes([lfanew[0], lfanew[1], lfanew[2], lfanew[3]]) as usize;
-            if lfanew < 0x40 || lfanew > 1 << 24 {
+            if !(0x40..=1 << 24).contains(&lfanew) {
                 return false;
             }
             match head.get(lfanew..lfanew.saturating_add(4)) {

@@ -353,7 +353,7 @@ pub fn elf_closure(lookup: &dyn LibLookup, start: &str) -> Closure {
 /// The directories searched for a DT_NEEDED name of object `cur`, in order, deduplicated.
 fn search_dirs(objs: &[Obj], cur: usize, target: &Target, conf_dirs: &[String]) -> Vec<String> {
     let mut dirs: Vec<String> = Vec::new();
-    let mut add = |d: String, dirs: &mut Vec<String>| {
+    let add = |d: String, dirs: &mut Vec<String>| {
         if !dirs.contains(&d) {
             dirs.push(d);
         }
@@ -417,24 +417,27 @@ fn search_dirs(objs: &[Obj], cur: usize, target: &Target, conf_dirs: &[String]) 
 pub fn ld_so_conf_dirs(lookup: &dyn LibLookup) -> Vec<String> {
     let mut out = Vec::new();
     let mut files = 0;
-    conf_file(lookup, "etc/ld.so.conf", 0, &mut files, &mut out);
+    let mut stack = Vec::new();
+    conf_file(lookup, "etc/ld.so.conf", &mut stack, &mut files, &mut out);
     out
 }
 
+/// Reads one conf file; `stack` holds the files being read (an include loop is skipped).
 fn conf_file(
     lookup: &dyn LibLookup,
     file: &str,
-    depth: usize,
+    stack: &mut Vec<String>,
     files: &mut usize,
     out: &mut Vec<String>,
 ) {
-    if depth > MAX_CONF_DEPTH || *files >= MAX_CONF_FILES {
+    if stack.len() > MAX_CONF_DEPTH || *files >= MAX_CONF_FILES || stack.iter().any(|f| f == file) {
         return;
     }
     *files += 1;
     let Some(bytes) = lookup.read_small(file) else {
         return;
     };
+    stack.push(file.to_owned());
     let text = String::from_utf8_lossy(&bytes);
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default().trim();
@@ -451,7 +454,7 @@ fn conf_file(
                         normalize(&join(&parent(file), pattern))
                     };
                     for f in glob(lookup, &path) {
-                        conf_file(lookup, &f, depth + 1, files, out);
+                        conf_file(lookup, &f, stack, files, out);
                     }
                 }
             }
@@ -469,6 +472,7 @@ fn conf_file(
             }
         }
     }
+    stack.pop();
 }
 
 /// Root-relative files matching `path`, whose last component may hold `*` and `?`.

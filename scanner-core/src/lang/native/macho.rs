@@ -111,26 +111,16 @@ fn thin(m: &MachO<'_>, bytes: &[u8]) -> NativeInfo {
                     push_unique(&mut n.needed, &s);
                 }
             }
-            CommandVariant::IdDylib(c) => {
-                if n.soname.is_none() {
-                    n.soname = at(c.dylib.name);
-                }
-            }
+            CommandVariant::IdDylib(c) if n.soname.is_none() => n.soname = at(c.dylib.name),
             CommandVariant::Rpath(c) => {
                 if let Some(s) = at(c.path) {
                     push_unique(&mut n.rpath, &s);
                 }
             }
-            CommandVariant::LoadDylinker(c) => {
-                if n.interpreter.is_none() {
-                    n.interpreter = at(c.name);
-                }
+            CommandVariant::LoadDylinker(c) if n.interpreter.is_none() => {
+                n.interpreter = at(c.name)
             }
-            CommandVariant::Uuid(c) => {
-                if n.uuid.is_none() {
-                    n.uuid = Some(uuid(&c.uuid));
-                }
-            }
+            CommandVariant::Uuid(c) if n.uuid.is_none() => n.uuid = Some(uuid(&c.uuid)),
             _ => {}
         }
     }

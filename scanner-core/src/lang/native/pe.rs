@@ -56,8 +56,11 @@ pub(crate) fn info(pe: &PE<'_>) -> NativeInfo {
         "exe"
     }
     .to_owned();
-    for lib in pe.libraries.iter().take(MAX_LIST) {
-        push_unique(&mut n.imports, lib);
+    // Import-directory order (goblin's `libraries` is sorted); delay-load imports are not listed.
+    if let Some(id) = &pe.import_data {
+        for entry in id.import_data.iter().take(MAX_LIST) {
+            push_unique(&mut n.imports, entry.name);
+        }
     }
     if let Some(oh) = &pe.header.optional_header {
         n.subsystem = Some(subsystem_name(oh.windows_fields.subsystem));
