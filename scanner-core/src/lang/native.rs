@@ -34,7 +34,7 @@ mod pe;
 #[cfg(test)]
 mod tests;
 
-pub use closure::{elf_closure, ld_so_conf_dirs, Closure, LibLookup};
+pub use closure::{elf_closure, ld_so_conf_dirs, Closure, LibLookup, ViewLookup};
 
 /// Most entries of any one list kept from a file (needed libraries, rpath entries, versions, imports).
 pub const MAX_LIST: usize = 4096;

@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::{elf::multiarch, Format, NativeInfo};
+use crate::fs::FsView;
 
 /// Most objects in one closure.
 pub const MAX_OBJECTS: usize = 4096;
@@ -45,6 +46,34 @@ pub trait LibLookup {
     /// Names of the entries directly inside directory `dir` (root-relative, `""` is the root),
     /// following symlinks; empty when absent.
     fn list(&self, dir: &str) -> Vec<String>;
+}
+
+/// Largest `ld.so.conf` file [`ViewLookup::read_small`] returns.
+pub const MAX_CONF_BYTES: usize = 1 << 20;
+
+/// A [`LibLookup`] over any [`FsView`] whose [`FsView::stat`] carries the content extractors' facts
+/// (image views and [`crate::dirfs::DirFs`]): a file is found when its facts hold a [`NativeInfo`].
+/// The `ld.so.conf` files are read through [`FsView::read`], so an image view must keep
+/// `etc/ld.so.conf` and `etc/ld.so.conf.d/*`.
+#[derive(Debug)]
+pub struct ViewLookup<'a, V: ?Sized>(pub &'a V);
+
+impl<V: FsView + ?Sized> LibLookup for ViewLookup<'_, V> {
+    fn lookup(&self, path: &str) -> Option<(String, NativeInfo)> {
+        let st = self.0.stat(path)?;
+        if !st.is_file {
+            return None;
+        }
+        let info = st.facts?.native.clone()?;
+        Some((st.real, info))
+    }
+    fn read_small(&self, path: &str) -> Option<Vec<u8>> {
+        let bytes = self.0.read(path).ok()??;
+        (bytes.len() <= MAX_CONF_BYTES).then(|| bytes.into_owned())
+    }
+    fn list(&self, dir: &str) -> Vec<String> {
+        self.0.list(dir)
+    }
 }
 
 /// The result of [`elf_closure`].

@@ -905,6 +905,22 @@ fn fixture_closure_matches_ld_so() {
     assert!(c.libraries.contains(&"opt/bar/lib/libbaz.so.1".to_owned()));
 }
 
+#[test]
+fn fixture_closure_through_dirfs_facts() {
+    // The same closure from the standard extractor's facts, as the scan computes it.
+    let Some(dir) = fixtures() else { return };
+    let fs = crate::dirfs::DirFs::new(dir.join("rootfs"), crate::layer::Limits::default());
+    let via_view = elf_closure(&ViewLookup(&fs), "opt/app/bin/app");
+    let via_dir = elf_closure(
+        &DirLookup {
+            root: dir.join("rootfs"),
+        },
+        "opt/app/bin/app",
+    );
+    assert_eq!(via_view, via_dir);
+    assert_eq!(via_view.libraries.len(), 5);
+}
+
 /// The DLL names `objdump -p` lists, in order.
 fn objdump_dlls(text: &str) -> Vec<String> {
     text.lines()
@@ -1005,6 +1021,7 @@ fn corpus_node_closure() {
     }
     let has = |s: &str| c.libraries.iter().any(|l| l.contains(s));
     assert!(has("libc.so.6"), "{:?}", c.libraries);
+    assert!(has("libnode.so."), "{:?}", c.libraries);
     assert!(has("libstdc++.so.6"), "{:?}", c.libraries);
     assert!(c.interpreter.is_some());
     let readelf = std::process::Command::new("readelf")
@@ -1018,5 +1035,17 @@ fn corpus_node_closure() {
             .map(bracket)
             .collect();
         assert_eq!(node.needed, want);
+    }
+    // The image's own loader, when we may chroot (root): exactly the same set of files.
+    let ld = std::process::Command::new("chroot")
+        .arg(root)
+        .args(["/lib64/ld-linux-x86-64.so.2", "--list", "/usr/bin/node"])
+        .output();
+    match ld {
+        Ok(out) if out.status.success() => {
+            let want = parse_ldd(&String::from_utf8_lossy(&out.stdout), &lookup);
+            assert_eq!(c.libraries, want);
+        }
+        _ => eprintln!("skipped ld.so comparison on the corpus: chroot not permitted"),
     }
 }
