@@ -318,15 +318,19 @@ pub fn elf_closure(lookup: &dyn LibLookup, start: &str) -> Closure {
     while let Some(cur) = queue.pop_front() {
         let Some(obj) = objs.get(cur) else { continue };
         let needed = obj.info.needed.clone();
+        // The same directories for every name this object needs.
+        let dirs = search_dirs(&objs, cur, &target, &conf_dirs);
         for name in needed {
             if by_name.contains_key(&name) {
                 continue;
             }
-            let dirs = search_dirs(&objs, cur, &target, &conf_dirs);
             let found = if name.contains('/') {
-                // A path: taken as it stands (a relative one is relative to the working directory;
-                // the image root is the best guess).
-                let p = normalize(&name);
+                // A path: taken as it stands after `$ORIGIN` & co. (a relative one is relative to
+                // the working directory; the image root is the best guess).
+                let origin = objs.get(cur).map(|o| o.origin.as_str()).unwrap_or_default();
+                let p = target
+                    .expand(&name, origin)
+                    .unwrap_or_else(|| normalize(&name));
                 finder
                     .find(&p)
                     .filter(|(_, i)| target.compatible(i))
