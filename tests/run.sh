@@ -13,6 +13,14 @@ export STELLA_VENV=${STELLA_VENV:-$root/target/venv}
 
 bash tests/corpus/build-corpus.sh "$CORPUS_DIR"
 
+# Fixtures made by real toolchains (Go, cargo-auditable, MinGW, npm, pip, Debian's Maven jars, gcc).
+export STELLA_FIXTURES=${STELLA_FIXTURES:-$root/target/fixtures}
+for script in scanner-core/tests/fixtures/*/build.sh; do
+  [[ -f $script ]] || continue
+  echo "[tests] fixture ${script%/build.sh}" >&2
+  bash "$script"
+done
+
 stamp=$STELLA_VENV/.requirements
 if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
   echo "[tests] python venv with Trivy, cyclonedx-python-lib, spdx-tools" >&2

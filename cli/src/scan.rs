@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use registry::{BlobLocation, ResolveOptions, ResolvedImage};
 use registry::{Platform, Source};
 use scanner_core::dirfs::DirFs;
+use scanner_core::entrytrace::ImageConfig;
 use scanner_core::model::{Digest, Inventory, LayerInfo, ScanReport, SourceKind, Subject, Tool};
 use scanner_core::sbom;
 use scanner_core::scan::{scan_layers, LayerInput, ScanOptions};
@@ -70,6 +71,35 @@ pub struct ScanArgs {
     /// bombs); suffixes K, M, G, T (powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = parse_size)]
     pub max_layer_size: u64,
+    /// Which view to write: `inventory` (everything found, each component flagged
+    /// `stella:usedByEntrypoint` when the source has an entrypoint) or `usage` (only what the
+    /// entrypoint runs and loads: its programs, their shared libraries, the packages they load).
+    #[arg(long, value_enum, default_value = "inventory")]
+    pub view: ViewArg,
+    /// For a directory or layer source: the entrypoint to trace, as the image config would state it
+    /// (JSON array or a command line), for the usage view. Images use their own config.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+}
+
+/// `--view` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViewArg {
+    /// Everything found.
+    Inventory,
+    /// What the entrypoint uses.
+    Usage,
+}
+
+/// The `--entrypoint` of a directory or layer scan as an image config.
+fn entrypoint_arg(arg: Option<&str>) -> Option<ImageConfig> {
+    let arg = arg?;
+    let argv: Vec<String> = serde_json::from_str(arg)
+        .unwrap_or_else(|_| arg.split_whitespace().map(str::to_owned).collect());
+    Some(ImageConfig {
+        entrypoint: argv,
+        ..ImageConfig::default()
+    })
 }
 
 /// Parses `123`, `64K`, `512M`, `64G`, `1T` (powers of 1024).
@@ -137,7 +167,8 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
                 ));
             }
             let fs = DirFs::new(path.clone(), opts.limits.clone());
-            let inventory = scanner_core::scan::scan_dir(&fs);
+            let entry = entrypoint_arg(args.entrypoint.as_deref());
+            let inventory = scanner_core::scan::scan_dir_with(&fs, entry.as_ref());
             let subject = Subject::new(SourceKind::Directory, file_name(path));
             (subject, inventory, None)
         }
@@ -156,6 +187,7 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
                     )) as Box<dyn Read + Send>)
                 }),
             };
+            opts.entrypoint = entrypoint_arg(args.entrypoint.as_deref());
             let scanned = scan_layers(&[layer], &opts, &progress_fn(progress))
                 .map_err(|e| Failure::new(exit::SOURCE, e))?;
             let subject = Subject {
@@ -167,6 +199,12 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
         _ => {
             let (image, _scratch) = resolve(&source, args)?;
             let inputs = layer_inputs(&image);
+            opts.entrypoint = Some(ImageConfig {
+                entrypoint: image.config.entrypoint.clone().unwrap_or_default(),
+                cmd: image.config.cmd.clone().unwrap_or_default(),
+                working_dir: image.config.working_dir.clone(),
+                env: image.config.env.clone().unwrap_or_default(),
+            });
             let scanned = scan_layers(&inputs, &opts, &progress_fn(progress))
                 .map_err(|e| Failure::new(exit::SOURCE, e))?;
             let created = image
@@ -185,6 +223,19 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
     if !args.quiet {
         warn_diagnostics(&inventory);
     }
+    let inventory = match args.view {
+        ViewArg::Inventory => inventory,
+        ViewArg::Usage => {
+            if inventory.usage.is_none() {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "--view usage needs an entrypoint: scan an image, or give --entrypoint for a \
+                     directory or layer",
+                ));
+            }
+            scanner_core::usage::usage_view(&inventory)
+        }
+    };
     let report = ScanReport {
         subject,
         inventory,

@@ -18,6 +18,8 @@ pub mod lang;
 pub mod layer;
 pub mod model;
 pub mod overlay;
+pub mod ownership;
 pub mod sbom;
 pub mod scan;
 pub mod time;
+pub mod usage;

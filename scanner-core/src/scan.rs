@@ -11,7 +11,8 @@ use std::sync::Mutex;
 
 use crate::analyzers;
 use crate::dirfs::DirFs;
-use crate::layer::{read_layer, LayerChanges, LayerError, Limits};
+use crate::entrytrace::ImageConfig;
+use crate::layer::{read_layer_with, LayerChanges, LayerError, Limits};
 use crate::model::{Digest, Inventory, LayerInfo, LayerRef, PackageKind};
 use crate::overlay::{LayerView, Overlay};
 
@@ -89,6 +90,9 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Worker threads for reading layers (at least 1).
     pub threads: usize,
+    /// The image config's Entrypoint/Cmd/Env/WorkingDir: when given, EntryTrace runs and the usage
+    /// view is marked ([`crate::usage`]).
+    pub entrypoint: Option<ImageConfig>,
 }
 
 impl Default for ScanOptions {
@@ -96,6 +100,7 @@ impl Default for ScanOptions {
         ScanOptions {
             limits: Limits::default(),
             threads: std::thread::available_parallelism().map_or(2, usize::from),
+            entrypoint: None,
         }
     }
 }
@@ -116,7 +121,17 @@ struct LayerDone {
     identities: BTreeSet<Identity>,
 }
 
-type Identity = (Option<PackageKind>, String, String, Option<u64>);
+/// What makes a package "the same" across layers: OS packages by kind, name, version and epoch; a
+/// language package also by namespace and the file it was read from (the same npm package can sit in
+/// several `node_modules`).
+type Identity = (
+    Option<PackageKind>,
+    Option<String>,
+    String,
+    String,
+    Option<u64>,
+    Option<String>,
+);
 
 /// Scans an image's layers, bottom first. `progress` is called with (layers done, total) after each
 /// layer is read.
@@ -193,7 +208,10 @@ pub fn scan_layers(
         per_layer.push(done.identities);
     }
 
-    let mut inventory = analyzers::analyze_os(&overlay);
+    let mut inventory = analyzers::analyze(&overlay);
+    if let Some(config) = &opts.entrypoint {
+        crate::usage::apply(&overlay, config, &mut inventory);
+    }
     inventory.diagnostics.extend(diagnostics);
     inventory
         .diagnostics
@@ -217,9 +235,19 @@ pub fn scan_layers(
     })
 }
 
-/// Scans a rootfs directory.
+/// Scans a rootfs directory (every analyzer; EntryTrace when `entrypoint` is given).
 pub fn scan_dir(fs: &DirFs) -> Inventory {
-    analyzers::analyze_os(fs)
+    analyzers::analyze(fs)
+}
+
+/// Scans a rootfs directory and, when `entrypoint` is given, traces it for the usage view.
+pub fn scan_dir_with(fs: &DirFs, entrypoint: Option<&ImageConfig>) -> Inventory {
+    let mut inv = analyzers::analyze(fs);
+    if let Some(config) = entrypoint {
+        crate::usage::apply(fs, config, &mut inv);
+        inv.normalize();
+    }
+    inv
 }
 
 fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<LayerDone, ScanError> {
@@ -230,11 +258,14 @@ fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<Lay
         source,
     })?;
     let wants = |p: &str| analyzers::wants(p);
-    let mut changes = read_layer(raw, &wants, limits).map_err(|source| ScanError::Layer {
-        index,
-        what: what.clone(),
-        source,
-    })?;
+    let mut changes =
+        read_layer_with(raw, &wants, &crate::lang::Standard, limits).map_err(|source| {
+            ScanError::Layer {
+                index,
+                what: what.clone(),
+                source,
+            }
+        })?;
     if let Some(expected) = &input.expected_digest {
         if expected != &changes.blob_digest {
             return Err(ScanError::DigestMismatch {
@@ -258,7 +289,7 @@ fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<Lay
     for d in &mut changes.diagnostics {
         d.layer.get_or_insert_with(|| changes.diff_id.clone());
     }
-    let own = analyzers::analyze_os(&LayerView::new(&changes, limits));
+    let own = analyzers::analyze(&LayerView::new(&changes, limits));
     let identities = own.packages.iter().map(identity_of).collect();
     Ok(LayerDone {
         changes,
@@ -267,7 +298,15 @@ fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<Lay
 }
 
 fn identity_of(p: &crate::model::Package) -> Identity {
-    (p.kind, p.name.clone(), p.version.clone(), p.epoch)
+    let os = p.kind.is_some_and(PackageKind::is_os);
+    (
+        p.kind,
+        p.namespace.clone(),
+        p.name.clone(),
+        p.version.clone(),
+        p.epoch,
+        (!os).then(|| p.found_in.clone()),
+    )
 }
 
 fn describe(input: &LayerInput<'_>) -> String {

@@ -29,4 +29,6 @@ mod referrers;
 mod referrers_registry;
 mod registry;
 mod trivy;
+mod trivy_lang;
 mod trivy_rpm_apk;
+mod usage;

@@ -24,8 +24,8 @@ pub fn trivy_available() -> Option<()> {
     )
 }
 
-/// Runs Trivy and returns OS packages → layer diffID (empty for rootfs scans).
-pub fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
+/// Runs Trivy and returns its CycloneDX document.
+pub fn trivy_raw(args: &[&str], out: &Path) -> Value {
     let status = Command::new("bash")
         .arg(repo_root().join("tests/corpus/trivy-offline.sh"))
         .args(args)
@@ -34,7 +34,12 @@ pub fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
         .status()
         .expect("run trivy");
     assert!(status.success(), "trivy {args:?} failed");
-    let doc: Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
+/// Runs Trivy and returns OS packages → layer diffID (empty for rootfs scans).
+pub fn trivy(args: &[&str], out: &Path) -> BTreeMap<Key, String> {
+    let doc = trivy_raw(args, out);
     let mut packages = BTreeMap::new();
     for c in doc["components"].as_array().into_iter().flatten() {
         let purl = c["purl"].as_str().unwrap_or_default();
@@ -93,6 +98,7 @@ pub fn ours(source: &str) -> BTreeMap<Key, String> {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|p| is_os_package(p))
         .map(|p| {
             (
                 (

@@ -36,7 +36,26 @@ use crate::model::{Diagnostic, Inventory};
 ///
 /// Called for every entry of every layer: it only compares prefixes and suffixes and never allocates.
 pub fn wants(path: &str) -> bool {
-    os_release::wants(path) || dpkg::wants(path) || apk::wants(path) || rpm::wants(path)
+    os_release::wants(path)
+        || dpkg::wants(path)
+        || apk::wants(path)
+        || rpm::wants(path)
+        || crate::lang::wants(path)
+}
+
+/// Runs every analyzer — OS packages, language metadata, and what the content extractors found in
+/// files — links language packages and native files to the packages that own them, and returns the
+/// normalized inventory.
+pub fn analyze(fs: &dyn FsView) -> Inventory {
+    let mut inv = Inventory::default();
+    os_release::analyze(fs, &mut inv);
+    dpkg::analyze(fs, &mut inv);
+    apk::analyze(fs, &mut inv);
+    rpm::analyze(fs, &mut inv);
+    crate::lang::analyze(fs, &mut inv);
+    crate::ownership::link(fs, &mut inv);
+    inv.normalize();
+    inv
 }
 
 /// Runs every OS analyzer on `fs` and returns the normalized inventory.

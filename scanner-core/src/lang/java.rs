@@ -9,7 +9,11 @@ pub fn is_archive_path(path: &str) -> bool {
     false
 }
 /// Packages in an archive.
-pub fn analyze_archive(path: &str, bytes: &[u8], limits: &Limits) -> (Vec<Package>, Vec<Diagnostic>) {
+pub fn analyze_archive(
+    path: &str,
+    bytes: &[u8],
+    limits: &Limits,
+) -> (Vec<Package>, Vec<Diagnostic>) {
     let _ = (path, bytes, limits);
     (Vec::new(), Vec::new())
 }

@@ -21,7 +21,40 @@ pub mod rustbin;
 use std::sync::Arc;
 
 use crate::facts::{Extractor, Facts, FileFacts};
-use crate::model::{Diagnostic, Digest};
+use crate::fs::FsView;
+use crate::model::{Diagnostic, Digest, Inventory, NativeFile};
+
+/// True when a language metadata analyzer needs the content of `path` (or the dynamic loader's
+/// configuration, which EntryTrace reads).
+pub fn wants(path: &str) -> bool {
+    node::wants(path)
+        || python::wants(path)
+        || dotnet::wants(path)
+        || path == "etc/ld.so.conf"
+        || path
+            .strip_prefix("etc/ld.so.conf.d/")
+            .is_some_and(|rest| !rest.contains('/'))
+}
+
+/// Runs the language metadata analyzers and collects what the content extractors found in files.
+pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
+    node::analyze(fs, inv);
+    python::analyze(fs, inv);
+    dotnet::analyze(fs, inv);
+    for (path, facts) in fs.facts() {
+        inv.packages.extend(facts.packages.iter().cloned());
+        inv.diagnostics.extend(facts.diagnostics.iter().cloned());
+        if let Some(info) = &facts.native {
+            inv.natives.push(NativeFile {
+                path: format!("/{path}"),
+                sha256: facts.sha256.clone(),
+                info: info.clone(),
+                owner: None,
+                used_by_entrypoint: false,
+            });
+        }
+    }
+}
 
 /// Largest `#!` script kept for EntryTrace.
 const MAX_SCRIPT: u64 = 1 << 20;
@@ -70,7 +103,9 @@ fn extract_native(path: &str, bytes: &[u8], facts: &mut FileFacts) {
     let obj = match goblin::Object::parse(bytes) {
         Ok(obj) => obj,
         Err(e) => {
-            facts.diagnostics.push(diag(format!("not a valid binary: {e}")));
+            facts
+                .diagnostics
+                .push(diag(format!("not a valid binary: {e}")));
             return;
         }
     };
@@ -80,9 +115,7 @@ fn extract_native(path: &str, bytes: &[u8], facts: &mut FileFacts) {
     }
     facts.sha256 = Some(Digest::sha256_of(bytes));
     match golang::buildinfo(&obj, bytes) {
-        Ok(Some(info)) => facts
-            .packages
-            .extend(golang::to_packages(&found_in, &info)),
+        Ok(Some(info)) => facts.packages.extend(golang::to_packages(&found_in, &info)),
         Ok(None) => {}
         Err(e) => facts.diagnostics.push(diag(format!("Go buildinfo: {e}"))),
     }

@@ -14,7 +14,11 @@ pub enum RustBinary {
     NotRust,
 }
 /// Inspect.
-pub fn inspect(obj: &goblin::Object<'_>, bytes: &[u8], found_in: &str) -> Result<RustBinary, Error> {
+pub fn inspect(
+    obj: &goblin::Object<'_>,
+    bytes: &[u8],
+    found_in: &str,
+) -> Result<RustBinary, Error> {
     let _ = (obj, bytes, found_in);
     Ok(RustBinary::NotRust)
 }

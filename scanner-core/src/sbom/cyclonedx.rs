@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::license::{classify, License};
 use super::{bom_refs, content_uuid, known_checksum, pretty, rfc3339, Catalog};
-use crate::model::{Distro, Package, ScanReport, SourceKind, Subject};
+use crate::model::{Distro, Package, PackageKind, ScanReport, SourceKind, Subject};
 use crate::sbom::purl::image_purl;
 
 const SCHEMA: &str = "http://cyclonedx.org/schema/bom-1.6.schema.json";
@@ -46,11 +46,13 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, serial: Option<&str>) ->
     if let Some(d) = os {
         components.push(os_component(d));
     }
+    let traced = report.inventory.usage.is_some();
     for (entry, bom_ref) in catalog.entries.iter().zip(&refs) {
         components.push(package_component(
             entry.package,
             entry.purl.as_deref(),
             bom_ref,
+            traced,
         ));
     }
 
@@ -249,15 +251,22 @@ pub(super) fn is_web_url(url: &str) -> bool {
     })
 }
 
-fn package_component(p: &Package, purl: Option<&str>, bom_ref: &str) -> Value {
+fn package_component(p: &Package, purl: Option<&str>, bom_ref: &str, traced: bool) -> Value {
     let mut c = Map::new();
-    c.insert("type".into(), "library".into());
+    let ty = match p.kind {
+        Some(PackageKind::Binary) => "file",
+        _ => "library",
+    };
+    c.insert("type".into(), ty.into());
     c.insert("bom-ref".into(), bom_ref.into());
     if let Some(vendor) = p.vendor.as_deref().filter(|v| !v.is_empty()) {
         c.insert("supplier".into(), json!({ "name": vendor }));
     }
     if let Some(m) = p.maintainer.as_deref().filter(|m| !m.is_empty()) {
         c.insert("publisher".into(), m.into());
+    }
+    if let Some(ns) = p.namespace.as_deref().filter(|n| !n.is_empty()) {
+        c.insert("group".into(), ns.into());
     }
     c.insert("name".into(), p.name.clone().into());
     if !p.version.is_empty() {
@@ -290,11 +299,11 @@ fn package_component(p: &Package, purl: Option<&str>, bom_ref: &str) -> Value {
             json!([{ "type": "website", "url": url }]),
         );
     }
-    c.insert("properties".into(), package_properties(p).into());
+    c.insert("properties".into(), package_properties(p, traced).into());
     Value::Object(c)
 }
 
-fn package_properties(p: &Package) -> Vec<Value> {
+fn package_properties(p: &Package, traced: bool) -> Vec<Value> {
     let mut props = Vec::new();
     if let Some(kind) = p.kind {
         props.push(property("stella:package:type", kind.purl_type()));
@@ -322,6 +331,22 @@ fn package_properties(p: &Package) -> Vec<Value> {
             props.push(property("stella:layer:digest", &d.0));
         }
         props.push(property("stella:layer:index", &layer.index.to_string()));
+    }
+    if let Some(owner) = &p.owner {
+        props.push(property("stella:package:owner", owner));
+    }
+    for (k, v) in &p.properties {
+        props.push(property(k, v));
+    }
+    if traced {
+        props.push(property(
+            "stella:usedByEntrypoint",
+            if p.used_by_entrypoint {
+                "true"
+            } else {
+                "false"
+            },
+        ));
     }
     props
 }

@@ -14,41 +14,79 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::Package;
+use crate::model::{Package, PackageKind};
+use crate::ownership::owner_id;
 
 /// For each package (same index as `packages`), the sorted, deduplicated indices of the packages it
 /// depends on.
+///
+/// Names only match inside one ecosystem (OS packages among themselves, npm among npm, …), and an OS
+/// package that installed a language package ([`Package::owner`]) depends on it.
 pub fn resolve<P: Borrow<Package>>(packages: &[P]) -> Vec<Vec<usize>> {
-    let mut by_name: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let mut by_name: BTreeMap<(u8, String), BTreeSet<usize>> = BTreeMap::new();
+    let mut by_owner_id: BTreeMap<String, usize> = BTreeMap::new();
     for (i, p) in packages.iter().enumerate() {
         let p = p.borrow();
-        let keys = std::iter::once(p.name.as_str())
+        let g = group(p);
+        let own = match (&p.namespace, p.kind) {
+            (Some(ns), Some(PackageKind::Npm)) => format!("{ns}/{}", p.name),
+            _ => p.name.clone(),
+        };
+        let keys = std::iter::once(own.as_str())
             .chain(p.provides.iter().map(String::as_str))
             .map(normalize)
             .chain(p.files.iter().map(|f| f.path.as_str()));
         for key in keys {
             if !key.is_empty() {
-                by_name.entry(key).or_default().insert(i);
+                by_name.entry((g, key.to_owned())).or_default().insert(i);
             }
         }
+        if p.kind.is_some_and(PackageKind::is_os) {
+            by_owner_id.entry(owner_id(p)).or_insert(i);
+        }
     }
-    packages
+    let mut out: Vec<BTreeSet<usize>> = packages
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let p = p.borrow();
+            let g = group(p);
             let mut deps = BTreeSet::new();
             for dep in &p.depends {
                 if dep.starts_with('!') {
                     continue;
                 }
-                if let Some(targets) = by_name.get(normalize(dep)) {
+                if let Some(targets) = by_name.get(&(g, normalize(dep).to_owned())) {
                     deps.extend(targets.iter().copied().filter(|&t| t != i));
                 }
             }
-            deps.into_iter().collect()
+            deps
         })
-        .collect()
+        .collect();
+    for (i, p) in packages.iter().enumerate() {
+        if let Some(o) = p.borrow().owner.as_ref().and_then(|o| by_owner_id.get(o)) {
+            if let Some(d) = out.get_mut(*o) {
+                if *o != i {
+                    d.insert(i);
+                }
+            }
+        }
+    }
+    out.into_iter().map(|d| d.into_iter().collect()).collect()
+}
+
+/// The ecosystem a package's dependency names live in: every OS package manager shares one.
+fn group(p: &Package) -> u8 {
+    match p.kind {
+        None | Some(PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm) => 0,
+        Some(PackageKind::Maven) => 1,
+        Some(PackageKind::Npm) => 2,
+        Some(PackageKind::Pypi) => 3,
+        Some(PackageKind::Golang) => 4,
+        Some(PackageKind::Nuget) => 5,
+        Some(PackageKind::Cargo) => 6,
+        Some(PackageKind::Binary) => 7,
+    }
 }
 
 /// `libc6:any (>= 2.36)` → `libc6`; `so:libc.musl-x86_64.so.1=1` → `so:libc.musl-x86_64.so.1`;

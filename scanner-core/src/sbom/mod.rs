@@ -70,14 +70,24 @@ impl<'a> Catalog<'a> {
             .map(|p| (p, canonical_json(p)))
             .collect();
         keyed.sort_by(|(a, aj), (b, bj)| {
-            (a.kind, &a.name, &a.version, &a.arch, &a.found_in, aj).cmp(&(
-                b.kind,
-                &b.name,
-                &b.version,
-                &b.arch,
-                &b.found_in,
-                bj,
-            ))
+            (
+                a.kind,
+                &a.namespace,
+                &a.name,
+                &a.version,
+                &a.arch,
+                &a.found_in,
+                aj,
+            )
+                .cmp(&(
+                    b.kind,
+                    &b.namespace,
+                    &b.name,
+                    &b.version,
+                    &b.arch,
+                    &b.found_in,
+                    bj,
+                ))
         });
         keyed.dedup_by(|(_, a), (_, b)| a == b);
         let packages: Vec<&Package> = keyed.iter().map(|(p, _)| *p).collect();
@@ -191,6 +201,21 @@ fn bom_refs(catalog: &Catalog<'_>) -> Vec<String> {
         .iter()
         .map(|e| {
             let short = e.content_hash.get(..16).unwrap_or(&e.content_hash);
+            if e.package.kind == Some(crate::model::PackageKind::Binary) {
+                // `bin:` components are keyed by the file's SHA-256 (and path, for identical copies).
+                if let Some(c) = e
+                    .package
+                    .checksums
+                    .iter()
+                    .find(|c| c.algorithm == "SHA-256")
+                {
+                    return if counts_bin(catalog, &c.value) > 1 {
+                        format!("bin:sha256:{}#{short}", c.value)
+                    } else {
+                        format!("bin:sha256:{}", c.value)
+                    };
+                }
+            }
             match &e.purl {
                 Some(p) if counts.get(p.as_str()).copied().unwrap_or(0) > 1 => {
                     format!("{p}#{short}")
@@ -200,6 +225,17 @@ fn bom_refs(catalog: &Catalog<'_>) -> Vec<String> {
             }
         })
         .collect()
+}
+
+fn counts_bin(catalog: &Catalog<'_>, sha: &str) -> usize {
+    catalog
+        .entries
+        .iter()
+        .filter(|e| {
+            e.package.kind == Some(crate::model::PackageKind::Binary)
+                && e.package.checksums.iter().any(|c| c.value == sha)
+        })
+        .count()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use super::cyclonedx::is_web_url;
 use super::license::{expression_with_refs, unknown_names};
 use super::{content_uuid, known_checksum, pretty, rfc3339, sanitize, Catalog};
-use crate::model::{Distro, Package, ScanReport, SourceKind, Subject};
+use crate::model::{Distro, Package, PackageKind, ScanReport, SourceKind, Subject};
 use crate::sbom::purl::image_purl;
 
 const NOASSERTION: &str = "NOASSERTION";
@@ -80,6 +80,7 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
             &license_refs,
             &tool,
             &created,
+            report.inventory.usage.is_some(),
         ));
         relationships.push((subject_id.clone(), "CONTAINS", id.clone()));
         for dep in entry.depends.iter().filter_map(|&i| ids.get(i)) {
@@ -347,9 +348,14 @@ fn package(
     refs: &BTreeMap<String, String>,
     tool: &str,
     created: &str,
+    traced: bool,
 ) -> Value {
     let mut o = Map::new();
-    o.insert("name".into(), p.name.clone().into());
+    let name = match (&p.namespace, p.kind) {
+        (Some(ns), Some(PackageKind::Npm)) => format!("{ns}/{}", p.name),
+        _ => p.name.clone(),
+    };
+    o.insert("name".into(), name.into());
     o.insert("SPDXID".into(), id.into());
     if !p.version.is_empty() {
         o.insert("versionInfo".into(), p.version.clone().into());
@@ -393,17 +399,34 @@ fn package(
     if let Some(purl) = purl {
         o.insert("externalRefs".into(), purl_ref(purl));
     }
-    o.insert("primaryPackagePurpose".into(), "LIBRARY".into());
+    let purpose = match p.kind {
+        Some(PackageKind::Binary) => "FILE",
+        _ => "LIBRARY",
+    };
+    o.insert("primaryPackagePurpose".into(), purpose.into());
+    let mut notes: Vec<String> = Vec::new();
     if let Some(l) = &p.layer {
-        o.insert(
-            "annotations".into(),
-            json!([{
-                "annotator": tool,
-                "annotationDate": created,
-                "annotationType": "OTHER",
-                "comment": format!("stella:layer:diffID={}", l.diff_id),
-            }]),
-        );
+        notes.push(format!("stella:layer:diffID={}", l.diff_id));
+    }
+    if let Some(owner) = &p.owner {
+        notes.push(format!("stella:package:owner={owner}"));
+    }
+    if traced {
+        notes.push(format!("stella:usedByEntrypoint={}", p.used_by_entrypoint));
+    }
+    if !notes.is_empty() {
+        let notes: Vec<Value> = notes
+            .into_iter()
+            .map(|comment| {
+                json!({
+                    "annotator": tool,
+                    "annotationDate": created,
+                    "annotationType": "OTHER",
+                    "comment": comment,
+                })
+            })
+            .collect();
+        o.insert("annotations".into(), notes.into());
     }
     Value::Object(o)
 }

@@ -57,12 +57,18 @@ pub fn scan_json(source: &str) -> Value {
     serde_json::from_slice(&out.stdout).expect("report is JSON")
 }
 
-/// (name, version, arch) of every package in a report.
+/// True for a package of an OS package manager (dpkg, apk, rpm) in a JSON report.
+pub fn is_os_package(p: &Value) -> bool {
+    matches!(p["kind"].as_str(), Some("deb" | "apk" | "rpm"))
+}
+
+/// (name, version, arch) of every OS package in a report.
 pub fn package_set(report: &Value) -> BTreeSet<(String, String, String)> {
     report["inventory"]["packages"]
         .as_array()
         .expect("packages")
         .iter()
+        .filter(|p| is_os_package(p))
         .map(|p| {
             (
                 p["name"].as_str().unwrap_or_default().to_owned(),
