@@ -30,3 +30,17 @@ mv "$tmp/layer.tar" "$tmp/$lh.tar" && mv "$tmp/config" "$tmp/$ch.json"
 printf '[{"Config":"%s.json","RepoTags":["a/b:1"],"Layers":["%s.tar"]}]' "$ch" "$lh" >"$tmp/manifest.json"
 tar -C "$tmp" -cf corpus/registry_parsers/docker-archive.tar "$ch.json" "$lh.tar" manifest.json
 rm -rf "$tmp"
+
+# native_binary: small real ELF and PE files from the native fixture (when built), and a hand-made
+# Mach-O header with one LC_UUID, thin and inside a fat wrapper.
+fx="${STELLA_FIXTURES:-../target/fixtures}/native"
+mkdir -p corpus/native_binary
+for f in rootfs/usr/local/lib/stella/libqux.so.1 rootfs/opt/bar/lib/libbaz.so.1 rootfs/opt/bar/bin/app-rpath \
+  pe/hello.dll; do
+  if [ -f "$fx/$f" ]; then cp "$fx/$f" "corpus/native_binary/$(basename "$f")"; fi
+done
+macho='\xcf\xfa\xed\xfe\x0c\x00\x00\x01\x00\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00\x00\x18\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+macho="$macho"'\x1b\x00\x00\x00\x18\x00\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f'
+printf "$macho" >corpus/native_binary/macho-uuid
+{ printf '\xca\xfe\xba\xbe\x00\x00\x00\x01\x01\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x20\x00\x00\x00\x38\x00\x00\x00\x03'
+  printf '\x00\x00\x00\x00'; printf "$macho"; } >corpus/native_binary/fat-uuid
