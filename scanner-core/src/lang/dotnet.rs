@@ -223,6 +223,8 @@ pub fn parse_deps_json(bytes: &[u8], found_in: &str) -> Result<Vec<Package>, Str
                 .filter(|(n, v)| reported.contains(&format!("{}/{v}", strip_pack(n))))
                 .map(|(n, _)| strip_pack(n).to_owned())
                 .collect();
+            p.depends.sort();
+            p.depends.dedup();
             let assets = t.asset_paths();
             if !assets.is_empty() {
                 p.properties
@@ -258,20 +260,36 @@ fn attach_assemblies(fs: &dyn FsView, dir: &str, p: &mut Package) {
         } else {
             format!("{dir}/{rel}")
         };
-        let (parent, name) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
-        let listing = listings
-            .entry(parent.to_owned())
-            .or_insert_with(|| fs.list(parent));
-        if listing.iter().any(|n| n == name) {
-            p.files.push(OwnedFile {
-                path: format!("/{full}"),
-                checksum: None,
-            });
-            if p.vendor.is_none() && is_assembly(name) {
-                version_facts(fs, &full, p);
+        let stat = fs.stat(&full);
+        let present = match &stat {
+            Some(st) => st.is_file,
+            // A view that cannot stat: look the name up in its directory listing.
+            None => {
+                let (parent, name) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
+                listings
+                    .entry(parent.to_owned())
+                    .or_insert_with(|| fs.list(parent))
+                    .iter()
+                    .any(|n| n == name)
             }
-        } else {
+        };
+        if !present {
             missing.push(rel.to_owned());
+            continue;
+        }
+        p.files.push(OwnedFile {
+            path: format!("/{full}"),
+            checksum: None,
+        });
+        if p.vendor.is_none() && !p.properties.contains_key("stella:nuget:file-version") {
+            let from_facts = stat
+                .and_then(|st| st.facts)
+                .map(|f| f.pe_version.clone())
+                .filter(|v| !v.is_empty());
+            let info = from_facts.or_else(|| read_version_info(fs, &full));
+            if let Some(info) = info {
+                version_facts(&info, p);
+            }
         }
     }
     if !missing.is_empty() {
@@ -282,25 +300,18 @@ fn attach_assemblies(fs: &dyn FsView, dir: &str, p: &mut Package) {
     }
 }
 
-fn is_assembly(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".dll") || lower.ends_with(".exe")
+/// VERSIONINFO of the PE file at `path`, when the view kept its bytes.
+fn read_version_info(fs: &dyn FsView, path: &str) -> Option<BTreeMap<String, String>> {
+    let bytes = fs.read(path).ok()??;
+    if bytes.len() > MAX_ASSEMBLY {
+        return None;
+    }
+    let pe = goblin::pe::PE::parse(&bytes).ok()?;
+    pe_version_info(&pe, &bytes)
 }
 
-/// VERSIONINFO of the assembly at `path`, when the view kept its bytes.
-fn version_facts(fs: &dyn FsView, path: &str, p: &mut Package) {
-    let Ok(Some(bytes)) = fs.read(path) else {
-        return;
-    };
-    if bytes.len() > MAX_ASSEMBLY {
-        return;
-    }
-    let Ok(pe) = goblin::pe::PE::parse(&bytes) else {
-        return;
-    };
-    let Some(info) = pe_version_info(&pe, &bytes) else {
-        return;
-    };
+/// CompanyName → vendor; FileVersion, ProductVersion, ProductName → properties.
+fn version_facts(info: &BTreeMap<String, String>, p: &mut Package) {
     if let Some(c) = info.get("CompanyName").filter(|c| !c.is_empty()) {
         p.vendor = Some(c.clone());
     }
@@ -320,10 +331,7 @@ fn version_facts(fs: &dyn FsView, path: &str, p: &mut Package) {
 /// `ProductVersion` (those present), and from VS_FIXEDFILEINFO `FixedFileVersion` /
 /// `FixedProductVersion` as `a.b.c.d`. `None` when the file has no version resource. `pe` must have been
 /// parsed with resources (goblin's default); `bytes` is the file it was parsed from.
-pub fn pe_version_info(
-    pe: &goblin::pe::PE<'_>,
-    bytes: &[u8],
-) -> Option<BTreeMap<String, String>> {
+pub fn pe_version_info(pe: &goblin::pe::PE<'_>, bytes: &[u8]) -> Option<BTreeMap<String, String>> {
     let _ = bytes;
     let vi = pe.resource_data.as_ref()?.version_info.as_ref()?;
     let s = &vi.string_info;
@@ -342,8 +350,13 @@ pub fn pe_version_info(
             out.insert(key.to_owned(), v);
         }
     }
-    if let Some(f) = vi.fixed_info.as_ref().filter(|f| f.signature == 0xFEEF_04BD) {
-        let quad = |ms: u32, ls: u32| format!("{}.{}.{}.{}", ms >> 16, ms & 0xffff, ls >> 16, ls & 0xffff);
+    if let Some(f) = vi
+        .fixed_info
+        .as_ref()
+        .filter(|f| f.signature == 0xFEEF_04BD)
+    {
+        let quad =
+            |ms: u32, ls: u32| format!("{}.{}.{}.{}", ms >> 16, ms & 0xffff, ls >> 16, ls & 0xffff);
         out.insert(
             "FixedFileVersion".to_owned(),
             quad(f.file_version_ms, f.file_version_ls),

@@ -271,10 +271,9 @@ pub fn buildinfo_bytes(bytes: &[u8]) -> Result<Option<BuildInfo>, Error> {
 /// file at a 16-byte-aligned offset.
 fn find_header(map: &AddrMap, bytes: &[u8]) -> Option<usize> {
     if let Some(start) = map.data_start {
-        if let (Some(window), Some(base)) = (
-            map.read(bytes, start, DATA_WINDOW),
-            map.file_offset(start),
-        ) {
+        if let (Some(window), Some(base)) =
+            (map.read(bytes, start, DATA_WINDOW), map.file_offset(start))
+        {
             if let Some(i) = find_aligned(window) {
                 return base.checked_add(i);
             }
@@ -313,7 +312,10 @@ fn read_blob(map: &AddrMap, bytes: &[u8], offset: usize) -> Result<(String, Vec<
         let (version, rest) = varint_string(rest).ok_or(Error::Truncated { offset })?;
         // Go treats a bad module string as "no module info", not as an error.
         let modinfo = varint_string(rest).map(|(m, _)| m).unwrap_or_default();
-        return Ok((String::from_utf8_lossy(version).into_owned(), modinfo.to_vec()));
+        return Ok((
+            String::from_utf8_lossy(version).into_owned(),
+            modinfo.to_vec(),
+        ));
     }
     let big = flags & 1 != 0;
     let ptr = match ptr_size {
@@ -335,7 +337,10 @@ fn read_blob(map: &AddrMap, bytes: &[u8], offset: usize) -> Result<(String, Vec<
     })?;
     // As in Go: an unreadable module string means "no module info".
     let modinfo = go_string(map, bytes, mod_addr, ptr, big).unwrap_or_default();
-    Ok((String::from_utf8_lossy(version).into_owned(), modinfo.to_vec()))
+    Ok((
+        String::from_utf8_lossy(version).into_owned(),
+        modinfo.to_vec(),
+    ))
 }
 
 fn read_uint(b: &[u8], size: usize, big: bool) -> Option<u64> {
@@ -354,7 +359,13 @@ fn read_uint(b: &[u8], size: usize, big: bool) -> Option<u64> {
 }
 
 /// A Go string (data pointer, length) read through the address map.
-fn go_string<'b>(map: &AddrMap, bytes: &'b [u8], addr: u64, ptr: usize, big: bool) -> Option<&'b [u8]> {
+fn go_string<'b>(
+    map: &AddrMap,
+    bytes: &'b [u8],
+    addr: u64,
+    ptr: usize,
+    big: bool,
+) -> Option<&'b [u8]> {
     let hdr = map.read(bytes, addr, 2 * ptr as u64)?;
     let data = read_uint(hdr, ptr, big)?;
     let len = read_uint(hdr.get(ptr..)?, ptr, big)?;
@@ -416,14 +427,14 @@ fn parse_modinfo(text: &[u8]) -> Result<BuildInfo, Error> {
         } else if let Some(rest) = line.strip_prefix("go\t") {
             info.go_version = rest.to_owned();
         } else if let Some(rest) = line.strip_prefix("mod\t") {
-            info.main = Some(module_line(rest).map_err(|r| bad(r))?);
+            info.main = Some(module_line(rest).map_err(&bad)?);
         } else if let Some(rest) = line.strip_prefix("dep\t") {
             if info.deps.len() >= MAX_DEPS {
                 return Err(bad("too many dependencies"));
             }
-            info.deps.push(module_line(rest).map_err(|r| bad(r))?);
+            info.deps.push(module_line(rest).map_err(&bad)?);
         } else if let Some(rest) = line.strip_prefix("=>\t") {
-            let repl = module_line(rest).map_err(|r| bad(r))?;
+            let repl = module_line(rest).map_err(&bad)?;
             // A `=>` line applies to the last `dep`, else to the main module.
             let target = match info.deps.last_mut() {
                 Some(d) => Some(d),
@@ -668,7 +679,9 @@ fn dep_package(dep: &Module, base: &dyn Fn(String, String) -> Package) -> Packag
             }
             p.properties.insert(
                 "stella:go:replaces".to_owned(),
-                format!("{} {}", dep.path, dep.version).trim_end().to_owned(),
+                format!("{} {}", dep.path, dep.version)
+                    .trim_end()
+                    .to_owned(),
             );
             p
         }
@@ -709,4 +722,4 @@ fn stdlib_version(go_version: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

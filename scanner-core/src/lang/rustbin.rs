@@ -143,7 +143,10 @@ fn dep_section<'b>(obj: &Object<'_>, bytes: &'b [u8]) -> Result<Option<&'b [u8]>
                 let Ok(sections) = seg.sections() else {
                     continue;
                 };
-                if let Some((s, _)) = sections.iter().find(|(s, _)| s.name().ok() == Some(".dep-v0")) {
+                if let Some((s, _)) = sections
+                    .iter()
+                    .find(|(s, _)| s.name().ok() == Some(".dep-v0"))
+                {
                     found = Some((u64::from(s.offset), s.size));
                     break;
                 }

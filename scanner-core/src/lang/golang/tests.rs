@@ -17,7 +17,9 @@ pub(crate) fn fixture_dir() -> Option<PathBuf> {
         "gobin fixture missing at {}: run scanner-core/tests/fixtures/gobin/build.sh",
         dir.display()
     );
-    eprintln!("skipped: gobin fixture missing; build it with scanner-core/tests/fixtures/gobin/build.sh");
+    eprintln!(
+        "skipped: gobin fixture missing; build it with scanner-core/tests/fixtures/gobin/build.sh"
+    );
     None
 }
 
@@ -488,11 +490,18 @@ fn packages_without_main_module_and_devel_go() {
         ..BuildInfo::default()
     };
     let pkgs = to_packages("/usr/bin/x", &info);
-    assert_eq!(pkgs.len(), 1, "no stdlib for a devel toolchain, nameless dep dropped");
+    assert_eq!(
+        pkgs.len(),
+        1,
+        "no stdlib for a devel toolchain, nameless dep dropped"
+    );
     assert_eq!(pkgs[0].name, "a.b/c");
     assert_eq!(pkgs[0].version, "");
     assert_eq!(stdlib_version("go1.21.0"), Some("v1.21.0".into()));
-    assert_eq!(stdlib_version("go1.22.3 X:boringcrypto"), Some("v1.22.3".into()));
+    assert_eq!(
+        stdlib_version("go1.22.3 X:boringcrypto"),
+        Some("v1.22.3".into())
+    );
     assert_eq!(stdlib_version("go"), None);
 }
 
@@ -502,7 +511,11 @@ fn varints() {
     assert_eq!(uvarint(&[0xac, 0x02]), Some((300, 2)));
     assert_eq!(uvarint(&[0x80]), None);
     assert_eq!(uvarint(&[0xff; 10]), None, "overflow");
-    assert_eq!(varint_string(&[2, b'a', b'b']), None, "must end before the data");
+    assert_eq!(
+        varint_string(&[2, b'a', b'b']),
+        None,
+        "must end before the data"
+    );
     assert_eq!(
         varint_string(&[2, b'a', b'b', 0]),
         Some((&b"ab"[..], &[0u8][..]))
