@@ -657,6 +657,12 @@ pub fn to_packages(found_in: &str, info: &BuildInfo) -> Vec<Package> {
         for (k, v) in &info.settings {
             p.properties
                 .insert(format!("stella:go:setting:{k}"), v.clone());
+            if k == "-ldflags" {
+                if let Some(v) = ldflags_version(&main.path, v) {
+                    p.properties
+                        .insert("stella:go:ldflags-version".to_owned(), v);
+                }
+            }
         }
         let mut depends = dep_names;
         if stdlib.is_some() {
@@ -708,6 +714,125 @@ fn replace_text(r: &Module) -> String {
     } else {
         format!("{} {v}", r.path)
     }
+}
+
+/// A version the builder stamped with `-ldflags '-X <pkg>.version=<semver>'`, chosen as Trivy does: keys
+/// ending in `.version`/`.ver` with a semver value, preferring `<module>/cmd/…` keys, then the `main`,
+/// `common`, `version` and `cmd` packages, then any; two candidates of the same rank give none.
+/// It is recorded as `stella:go:ldflags-version`, never as the module's version.
+fn ldflags_version(module: &str, ldflags: &str) -> Option<String> {
+    let words = shell_words(ldflags);
+    let mut ranks: [Vec<String>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let arg = if w == "-X" || w == "--X" {
+            i += 1;
+            words.get(i - 1).cloned()
+        } else {
+            w.strip_prefix("-X=")
+                .or_else(|| w.strip_prefix("--X="))
+                .map(str::to_owned)
+        };
+        let Some(arg) = arg else { continue };
+        let Some((key, val)) = arg.split_once('=') else {
+            continue;
+        };
+        let key = key.trim_start_matches('\'');
+        let val = val.trim_end_matches('\'');
+        let lower = key.to_ascii_lowercase();
+        if !(lower.ends_with(".version") || lower.ends_with(".ver")) || !is_semver(val) {
+            continue;
+        }
+        let last = key.rsplit('/').next().unwrap_or(key);
+        let pkg = last.split('.').next().unwrap_or(last).to_ascii_lowercase();
+        let rank = if key.starts_with(&format!("{module}/cmd/")) {
+            0
+        } else if matches!(pkg.as_str(), "main" | "common" | "version" | "cmd") {
+            1
+        } else {
+            2
+        };
+        if let Some(r) = ranks.get_mut(rank) {
+            if !r.iter().any(|v| v == val) {
+                r.push(val.to_owned());
+            }
+        }
+    }
+    let found = ranks.into_iter().find(|r| !r.is_empty())?;
+    match found.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// Splits like a POSIX shell (quotes and backslashes), as Trivy's shellwords does for `-ldflags`.
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
+
+/// Go's `semver.IsValid`, with or without the leading `v`.
+fn is_semver(v: &str) -> bool {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (v, build) = v.split_once('+').map_or((v, None), |(a, b)| (a, Some(b)));
+    let (core, pre) = v.split_once('-').map_or((v, None), |(a, b)| (a, Some(b)));
+    let ident_ok = |s: &str, numeric_rule: bool| {
+        !s.is_empty()
+            && s.split('.').all(|p| {
+                !p.is_empty()
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !(numeric_rule
+                        && p.len() > 1
+                        && p.starts_with('0')
+                        && p.chars().all(|c| c.is_ascii_digit()))
+            })
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let num_ok = |p: &&str| {
+        !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    let shortened = parts.len() < 3;
+    (1..=3).contains(&parts.len())
+        && parts.iter().all(num_ok)
+        && !(shortened && (pre.is_some() || build.is_some()))
+        && pre.is_none_or(|p| ident_ok(p, true))
+        && build.is_none_or(|b| ident_ok(b, false))
 }
 
 /// `go1.22.3 X:boringcrypto` → `v1.22.3` (Trivy's `stdlib` version); `None` for a version that is not a

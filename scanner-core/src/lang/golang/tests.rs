@@ -221,6 +221,8 @@ fn fixture_packages() {
         "-s -w -X main.version=v1.4.2"
     );
     assert_eq!(main.properties["stella:go:setting:GOOS"], "linux");
+    // Trivy takes this as the main module's version; we record it apart and keep the version empty.
+    assert_eq!(main.properties["stella:go:ldflags-version"], "v1.4.2");
     assert_eq!(
         main.depends,
         vec![
@@ -548,4 +550,42 @@ fn arbitrary_bytes_never_panic() {
         }
         let _ = buildinfo_bytes(&b);
     }
+}
+
+#[test]
+fn ldflags_versions_table() {
+    let m = "github.com/o/app";
+    let cases: &[(&str, Option<&str>)] = &[
+        ("-s -w -X main.version=v1.4.2", Some("v1.4.2")),
+        ("-X=main.Version=1.2.3", Some("1.2.3")),
+        ("-X 'main.version=1.0.0'", Some("1.0.0")),
+        (
+            "-X \"github.com/o/app/cmd/app/version.ver=2.0.0\" -X main.version=1.0.0",
+            Some("2.0.0"),
+        ),
+        ("-X main.version=1.0.0 -X common.version=1.1.0", None),
+        ("-X pkg/x.version=3.0.0", Some("3.0.0")),
+        (
+            "-X main.version=1.0.0 -X pkg/x.version=3.0.0",
+            Some("1.0.0"),
+        ),
+        ("-X main.version=dev", None),
+        ("-X main.commit=1.0.0", None),
+        ("-X", None),
+        ("-s -w", None),
+        (
+            "-X main.version=1.0.0-rc.1+build.5",
+            Some("1.0.0-rc.1+build.5"),
+        ),
+        ("-X main.version=01.0.0", None),
+        ("-X 'unterminated", None),
+    ];
+    for (flags, want) in cases {
+        assert_eq!(ldflags_version(m, flags).as_deref(), *want, "{flags}");
+    }
+    assert_eq!(
+        shell_words(r#"a "b c" 'd e' f\ g"#),
+        ["a", "b c", "d e", "f g"]
+    );
+    assert!(is_semver("v1") && is_semver("1.2") && !is_semver("v1.2-pre") && !is_semver(""));
 }
