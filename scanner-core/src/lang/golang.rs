@@ -32,6 +32,8 @@ const MAX_STRING: u64 = 16 * 1024 * 1024;
 const MAX_DEPS: usize = 100_000;
 /// Go's module-info framing sentinels are 16 bytes each (cmd/go/internal/modload infoStart/infoEnd).
 const SENTINEL: usize = 16;
+/// Most header candidates tried in one file.
+const MAX_CANDIDATES: usize = 64;
 
 /// Build information read from a Go binary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -245,17 +247,28 @@ fn macho_map(m: &goblin::mach::MachO<'_>) -> AddrMap {
 /// follows is unusable. `obj` must be `bytes` parsed.
 pub fn buildinfo(obj: &Object<'_>, bytes: &[u8]) -> Result<Option<BuildInfo>, Error> {
     let map = AddrMap::of(obj);
-    let Some(offset) = find_header(&map, bytes) else {
-        return Ok(None);
-    };
-    let (version, modinfo) = read_blob(&map, bytes, offset)?;
+    let mut first_err = None;
+    // A stray copy of the magic (a Go program that itself reads build info has the string in its
+    // read-only data) must not hide the real header: try each candidate until one decodes.
+    for offset in candidates(&map, bytes).take(MAX_CANDIDATES) {
+        match decode(&map, bytes, offset) {
+            Ok(info) => return Ok(Some(info)),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(None), Err)
+}
+
+fn decode(map: &AddrMap, bytes: &[u8], offset: usize) -> Result<BuildInfo, Error> {
+    let (version, modinfo) = read_blob(map, bytes, offset)?;
     if version.is_empty() {
         return Err(Error::NoVersion);
     }
-    let modinfo = strip_sentinels(&modinfo);
-    let mut info = parse_modinfo(modinfo)?;
+    let mut info = parse_modinfo(strip_sentinels(&modinfo))?;
     info.go_version = version;
-    Ok(Some(info))
+    Ok(info)
 }
 
 /// [`buildinfo`] for callers that have not parsed the file: `Ok(None)` for anything goblin cannot
@@ -267,36 +280,40 @@ pub fn buildinfo_bytes(bytes: &[u8]) -> Result<Option<BuildInfo>, Error> {
     }
 }
 
-/// File offset of the build-info header: first in the data segment (as Go looks), then anywhere in the
-/// file at a 16-byte-aligned offset.
+/// File offsets where a build-info header may start: 16-aligned hits in the first 64 KiB of the data
+/// segment (where Go's own reader looks), then 16-aligned hits anywhere in the file (stripped or unusual
+/// layouts, fat Mach-O files).
+fn candidates<'b>(map: &AddrMap, bytes: &'b [u8]) -> impl Iterator<Item = usize> + 'b {
+    let in_data: Vec<usize> = map
+        .data_start
+        .and_then(|start| {
+            Some((
+                map.read(bytes, start, DATA_WINDOW)?,
+                map.file_offset(start)?,
+            ))
+        })
+        .map(|(window, base)| {
+            aligned_hits(window)
+                .take(MAX_CANDIDATES)
+                .filter_map(|i| base.checked_add(i))
+                .collect()
+        })
+        .unwrap_or_default();
+    in_data.into_iter().chain(aligned_hits(bytes))
+}
+
+/// The first candidate, for tests.
+#[cfg(test)]
 fn find_header(map: &AddrMap, bytes: &[u8]) -> Option<usize> {
-    if let Some(start) = map.data_start {
-        if let (Some(window), Some(base)) =
-            (map.read(bytes, start, DATA_WINDOW), map.file_offset(start))
-        {
-            if let Some(i) = find_aligned(window) {
-                return base.checked_add(i);
-            }
-        }
-    }
-    find_aligned(bytes)
+    candidates(map, bytes).next()
 }
 
-/// First 16-aligned position of a complete header in `data`.
-fn find_aligned(data: &[u8]) -> Option<usize> {
-    let mut from = 0usize;
-    loop {
-        let rest = data.get(from..)?;
-        let i = from + memmem(rest, MAGIC)?;
-        if i % ALIGN == 0 {
-            return (data.len() - i >= HEADER).then_some(i);
-        }
-        from = i + 1;
-    }
-}
-
-fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// 16-aligned positions in `data` that start with the magic and leave room for the header.
+fn aligned_hits(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    (0..data.len()).step_by(ALIGN).filter(move |&i| {
+        data.get(i..)
+            .is_some_and(|r| r.len() >= HEADER && r.starts_with(MAGIC))
+    })
 }
 
 /// The version and module-info strings of the blob at file offset `offset`.

@@ -589,3 +589,22 @@ fn ldflags_versions_table() {
     );
     assert!(is_semver("v1") && is_semver("1.2") && !is_semver("v1.2-pre") && !is_semver(""));
 }
+
+/// A stray aligned copy of the magic before the real blob (as in a Go program that links
+/// debug/buildinfo) is skipped; with no good blob at all the first error is reported.
+#[test]
+fn stray_magic_is_skipped() {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&[0x11, 0x00]);
+    bytes.resize(64, 0);
+    let stray_only = bytes.clone();
+    bytes.extend(inline_blob("go1.20.1", &framed(TEXT)));
+    let info = buildinfo(&Object::Unknown(0), &bytes).unwrap().unwrap();
+    assert_eq!(info.go_version, "go1.20.1");
+    assert_eq!(info.path, "example.com/x");
+    assert_eq!(
+        buildinfo(&Object::Unknown(0), &stray_only),
+        Err(Error::PointerSize(0x11))
+    );
+    assert_eq!(buildinfo(&Object::Unknown(0), b"plain bytes"), Ok(None));
+}
