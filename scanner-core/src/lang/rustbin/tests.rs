@@ -66,6 +66,19 @@ fn fixture_audited_binary() {
     assert!(lock.contains("name = \"version_check\"\nversion = \"0.9.5\""));
 }
 
+/// The same section bytes linked into a PE by MinGW read the same.
+#[test]
+fn fixture_pe_section() {
+    let Some(dir) = fixture_dir() else { return };
+    let elf = std::fs::read(dir.join("rootfs/rust/hello-auditable")).unwrap();
+    let pe = std::fs::read(dir.join("rootfs/rust/depv0-mingw.exe")).unwrap();
+    assert!(matches!(Object::parse(&pe).unwrap(), Object::PE(_)));
+    let from_elf = inspect_bytes(&elf, "/x").unwrap();
+    let from_pe = inspect_bytes(&pe, "/x").unwrap();
+    assert!(matches!(&from_pe, RustBinary::Audited(p) if p.len() == 2));
+    assert_eq!(from_pe, from_elf);
+}
+
 #[test]
 fn fixture_plain_rust_and_non_rust() {
     let Some(dir) = fixture_dir() else { return };
