@@ -44,3 +44,22 @@ macho="$macho"'\x1b\x00\x00\x00\x18\x00\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\
 printf "$macho" >corpus/native_binary/macho-uuid
 { printf '\xca\xfe\xba\xbe\x00\x00\x00\x01\x01\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x20\x00\x00\x00\x38\x00\x00\x00\x03'
   printf '\x00\x00\x00\x00'; printf "$macho"; } >corpus/native_binary/fat-uuid
+# lang_binaries: the gobin fixture's deps.json files and MinGW DLLs (when built), a hand-made Go
+# buildinfo blob and a tiny ELF with a cargo-auditable section.
+mkdir -p corpus/lang_binaries
+gobin=${STELLA_FIXTURES:-../target/fixtures}/gobin/rootfs
+if [ -d "$gobin" ]; then
+  cp "$gobin"/dotnet/app/*.deps.json "$gobin"/dotnet/docs/*.deps.json "$gobin"/dotnet/app/*.dll corpus/lang_binaries/
+fi
+python3 - corpus/lang_binaries <<'PY'
+import struct, sys, zlib
+d = sys.argv[1]
+start = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"
+end = b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"
+mod = start + b"path\tp\nmod\tp\t(devel)\t\ndep\td\tv1.0.0\th1:x=\n=>\te\tv1.1.0\th1:y=\nbuild\t-ldflags=\"-s -w\"\n" + end
+ver = b"go1.21.0"
+blob = b"\xff Go buildinf:\x08\x02" + b"\0" * 16 + bytes([len(ver)]) + ver + bytes([len(mod)]) + mod + b"\0"
+open(f"{d}/go-inline", "wb").write(blob)
+js = b'{"packages":[{"name":"a","version":"1.0.0","source":"crates.io"},{"name":"r","version":"0.1.0","source":"local","dependencies":[0],"root":true}]}'
+open(f"{d}/dep-v0.zlib", "wb").write(zlib.compress(js))
+PY
