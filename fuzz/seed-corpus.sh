@@ -30,3 +30,9 @@ mv "$tmp/layer.tar" "$tmp/$lh.tar" && mv "$tmp/config" "$tmp/$ch.json"
 printf '[{"Config":"%s.json","RepoTags":["a/b:1"],"Layers":["%s.tar"]}]' "$ch" "$lh" >"$tmp/manifest.json"
 tar -C "$tmp" -cf corpus/registry_parsers/docker-archive.tar "$ch.json" "$lh.tar" manifest.json
 rm -rf "$tmp"
+
+# shell_parser: the EntryTrace fixture scripts.
+mkdir -p corpus/shell_parser
+for f in ../scanner-core/tests/fixtures/entrytrace/scripts/*/*.sh; do
+  cp "$f" "corpus/shell_parser/$(basename "$(dirname "$f")")-$(basename "$f")"
+done

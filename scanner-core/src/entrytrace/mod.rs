@@ -269,6 +269,8 @@ pub(crate) struct Tracer<'a> {
     visited: BTreeSet<(String, Vec<Arg>)>,
     /// Commands walked so far (all scripts), against [`walk::MAX_WORK`].
     work: usize,
+    /// Current nesting of commands being walked.
+    nest: usize,
 }
 
 impl<'a> Tracer<'a> {
@@ -282,6 +284,7 @@ impl<'a> Tracer<'a> {
             seen_diags: BTreeSet::new(),
             visited: BTreeSet::new(),
             work: 0,
+            nest: 0,
         }
     }
 

@@ -1236,8 +1236,7 @@ impl<'a> Parser<'a> {
                 push_lit(parts, text, quoted);
             }
         }
-        loop {
-            let Some(c) = self.byte(0) else { break };
+        while let Some(c) = self.byte(0) {
             match mode {
                 Mode::Normal => {
                     if matches!(
@@ -1320,12 +1319,11 @@ impl<'a> Parser<'a> {
                 }
                 b'$' => {
                     flush(&mut parts, &mut buf, in_dquote);
-                    match self.lex_dollar(in_dquote)? {
-                        Some(p) => match p {
+                    if let Some(p) = self.lex_dollar(in_dquote)? {
+                        match p {
                             Part::Lit { text, quoted } => push_lit(&mut parts, text, quoted),
                             other => parts.push(other),
-                        },
-                        None => {}
+                        }
                     }
                 }
                 b'`' => {

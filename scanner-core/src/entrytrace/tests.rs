@@ -822,6 +822,49 @@ fn hostile_scripts_are_bounded() {
         let t = trace(&cfg(&["sh", "-c", s], &[], None, &[]), &fs);
         assert!(t.chain.len() <= MAX_STEPS);
     }
+    // Functions whose bodies nest 60 groups deep, each calling the next: the walker's nesting bound
+    // holds on a test thread's stack.
+    let mut s = String::new();
+    for i in 0..40 {
+        s.push_str(&format!(
+            "f{i}() {{ {} f{} {} }}\n",
+            "{ ".repeat(60),
+            i + 1,
+            "; }".repeat(60)
+        ));
+    }
+    s.push_str("f0\n");
+    assert_eq!(shell::parse(s.as_bytes()).error, None);
+    let t = trace(&cfg(&["sh", "-c", &s], &[], None, &[]), &fs);
+    assert!(
+        t.diagnostics.iter().any(|d| d.contains("nested deeper")),
+        "{:?}",
+        t.diagnostics
+    );
+}
+
+#[test]
+fn pipeline_first_command_is_the_program() {
+    let fs = base()
+        .elf("usr/bin/node")
+        .elf("usr/bin/tee")
+        .file("app.js", b"", 0o644);
+    let t = trace(
+        &cfg(
+            &["sh", "-c", "node /app.js 2>&1 | tee /tmp/log"],
+            &[],
+            None,
+            &[],
+        ),
+        &fs,
+    );
+    assert_eq!(
+        chain(&t).get(1..).map(<[String]>::to_vec),
+        Some(vec![
+            "/usr/bin/dash:1: node /app.js 2>&1".to_owned(),
+            "/usr/bin/node:0: node /app.js".to_owned()
+        ])
+    );
 }
 
 fn fixtures() -> PathBuf {

@@ -11,7 +11,9 @@ use super::shell::{
 use super::{abs_path, Arg, Launcher, Proc, Step, Terminal, Tracer};
 
 /// Most commands walked in one trace (all scripts and paths together).
-pub(crate) const MAX_WORK: usize = 100_000;
+pub(crate) const MAX_WORK: usize = 20_000;
+/// Deepest nesting of commands being walked (compound commands inside function calls).
+const MAX_NEST: usize = 128;
 /// Most live paths through a script.
 const MAX_STATES: usize = 16;
 /// Most function/source frames.
@@ -428,11 +430,25 @@ impl Tracer<'_> {
     fn walk_pipeline(&mut self, mut st: St, pl: &Pipeline, ctx: &Ctx) -> Vec<St> {
         let mut out = match pl.commands.as_slice() {
             [one] => self.walk_command(st, one, ctx),
-            _ => {
-                // Each part runs in a subshell: no transfer of this shell's control.
+            [first, ..] => {
+                // Each part runs in a subshell: this shell waits for the pipeline, whose first
+                // command is taken as the program (`node app.js | tee log`).
+                let probe = st.clone();
+                let cand = self
+                    .walk_command(probe, first, ctx)
+                    .into_iter()
+                    .next()
+                    .and_then(|s| match s.flow {
+                        Flow::Exec(t) => Some(t),
+                        _ => s.candidate,
+                    });
+                if st.cond_depth == 0 && cand.is_some() && cand != st.candidate {
+                    st.candidate = cand;
+                }
                 st.status = Status::External;
                 vec![st]
             }
+            [] => vec![st],
         };
         if pl.negated {
             for s in &mut out {
@@ -462,6 +478,21 @@ impl Tracer<'_> {
             st.flow = Flow::Exit(true);
             return vec![st];
         }
+        if self.nest >= MAX_NEST {
+            self.diag(format!(
+                "{}:{}: commands nested deeper than {MAX_NEST}",
+                ctx.file, cmd.line
+            ));
+            st.status = Status::Unknown;
+            return vec![st];
+        }
+        self.nest += 1;
+        let out = self.walk_command_inner(st, cmd, ctx);
+        self.nest -= 1;
+        out
+    }
+
+    fn walk_command_inner(&mut self, mut st: St, cmd: &Command, ctx: &Ctx) -> Vec<St> {
         match &cmd.kind {
             CommandKind::Simple(sc) => self.walk_simple(st, sc, cmd, ctx),
             CommandKind::Group(p) => self.walk_program(vec![st], p, ctx),
