@@ -1083,3 +1083,69 @@ fn corpus_app_image() {
         ]
     );
 }
+
+/// Runs `shell -n` on `src`; None when the shell is not installed.
+fn shell_accepts(shell: &str, src: &str) -> Option<bool> {
+    let out = std::process::Command::new(shell)
+        .arg("-n")
+        .arg("-c")
+        .arg(src)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    Some(out.success())
+}
+
+#[test]
+fn parser_agrees_with_dash_and_bash() {
+    let scripts: &[(&str, &[u8])] = &[
+        ("bash", PG_SCRIPT),
+        ("dash", REDIS_SCRIPT),
+        ("dash", NODE_SCRIPT),
+        ("bash", JAVA_SCRIPT),
+        ("dash", PY_SCRIPT),
+    ];
+    for (sh, src) in scripts {
+        let text = String::from_utf8_lossy(src);
+        let p = shell::parse(src);
+        assert_eq!(p.error, None);
+        if let Some(ok) = shell_accepts(sh, &text) {
+            assert!(ok, "{sh} -n rejects a fixture script");
+        }
+    }
+    // Snippets: our verdict (error or not) must match dash's.
+    let snippets = [
+        "a && b || c",
+        "if a; then b; fi",
+        "if a; then b; else",
+        "case x in a) b;; *) c;; esac",
+        "case x in a) b",
+        "f() { echo; }",
+        "f() echo",
+        "for i in 1 2; do echo $i; done",
+        "for i in 1 2; echo $i; done",
+        "while :; do :; done",
+        "until false; do :; done",
+        "{ echo; }",
+        "{ echo }",
+        "( echo )",
+        "echo )",
+        "echo 'unterminated",
+        "echo \"$(echo ')')\"",
+        "x=$((1+2)) y=${z:-w}",
+        "echo ${",
+        "cat <<EOF\nbody\nEOF\necho after",
+        "a | b | c &",
+        "! a",
+        "a ;; b",
+        "then",
+        "echo `echo \\`echo\\``",
+    ];
+    for s in snippets {
+        let ours = shell::parse(s.as_bytes()).error.is_none();
+        if let Some(dash) = shell_accepts("dash", s) {
+            assert_eq!(ours, dash, "{s:?}: ours {ours}, dash {dash}");
+        }
+    }
+}
