@@ -773,11 +773,21 @@ fn expansion_table() {
         ("eval 'exec /bin/prog evaluated'", &["evaluated"]),
         ("X=1 exec /bin/prog \"$X\"", &[""]),
         ("exec -a name /bin/prog z", &["z"]),
+        ("PATH=/opt/bin; exec prog2 p", &["p"]),
+        ("for f in /d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done; exec /bin/prog g", &["g"]),
     ];
-    let fs = base().elf("usr/bin/prog").elf("usr/bin/other");
+    let fs = base()
+        .elf("usr/bin/prog")
+        .elf("usr/bin/other")
+        .link("opt/bin/prog2", "/usr/bin/prog");
     for (script, want) in cases {
         let t = trace(&cfg(&["/bin/sh", "-c", script], &[], None, &[]), &fs);
-        let mut expected = vec!["/bin/prog".to_owned()];
+        let argv0 = if script.contains("prog2") {
+            "prog2"
+        } else {
+            "/bin/prog"
+        };
+        let mut expected = vec![argv0.to_owned()];
         expected.extend(want.iter().map(|s| (*s).to_owned()));
         assert_eq!(
             t.terminals,

@@ -284,6 +284,11 @@ impl Tracer<'_> {
             exported.insert(k.clone());
             vars.insert(k.clone(), v.clone());
         }
+        // The kernel-provided environment always has PATH (Docker sets the default one).
+        if !vars.contains_key("PATH") {
+            vars.insert("PATH".to_owned(), Some(super::DEFAULT_PATH.to_owned()));
+        }
+        exported.insert("PATH".to_owned());
         vars.insert("BASH_SOURCE".to_owned(), Some(dollar0.clone()));
         vars.insert("PWD".to_owned(), Some(proc.cwd.clone()));
         vars.entry("IFS".to_owned())
@@ -603,7 +608,15 @@ impl Tracer<'_> {
                     Some(ws) => {
                         let mut v = Vec::new();
                         for w in ws {
-                            v.extend(self.expand(&mut st, w, true));
+                            if has_glob(w) {
+                                // Pathname expansion needs a directory listing: unknown items.
+                                v.push(Arg {
+                                    val: None,
+                                    raw: w.raw.clone(),
+                                });
+                            } else {
+                                v.extend(self.expand(&mut st, w, true));
+                            }
                         }
                         v
                     }
@@ -1631,6 +1644,12 @@ impl Tracer<'_> {
 
 fn basename_of(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
+}
+
+fn has_glob(w: &Word) -> bool {
+    w.parts
+        .iter()
+        .any(|p| matches!(p, Part::Lit { text, quoted: false } if text.contains(['*', '?', '['])))
 }
 
 fn has_cmd_subst(w: &Word) -> bool {
