@@ -745,6 +745,21 @@ fn unresolvable_things_become_diagnostics() {
         "{:?}",
         t.diagnostics
     );
+    // A text file without `#!`: Unknown.
+    let fs2 = base().file("usr/local/bin/tool", b"just text\n", 0o755);
+    let t = trace(&cfg(&["tool"], &["x"], None, &[]), &fs2);
+    assert_eq!(
+        t.terminals,
+        vec![Terminal {
+            program: "usr/local/bin/tool".into(),
+            argv: vec!["tool".into(), "x".into()],
+            launcher: Launcher::Unknown
+        }]
+    );
+    // A non-executable file is not found through PATH.
+    let fs2 = base().file("usr/local/bin/tool", b"\x7fELF", 0o644);
+    let t = trace(&cfg(&["tool"], &[], None, &[]), &fs2);
+    assert!(t.terminals.is_empty());
     // Symlink loops.
     let fs = base().link("a", "b").link("b", "a");
     let t = trace(&cfg(&["/a"], &[], None, &[]), &fs);
