@@ -11,7 +11,7 @@ use super::shell::{
 use super::{abs_path, Arg, Launcher, Proc, Step, Terminal, Tracer};
 
 /// Most commands walked in one trace (all scripts and paths together).
-pub(crate) const MAX_WORK: usize = 20_000;
+pub(crate) const MAX_WORK: usize = 10_000;
 /// Deepest nesting of commands being walked (compound commands inside function calls).
 const MAX_NEST: usize = 128;
 /// Most live paths through a script.
@@ -19,7 +19,7 @@ const MAX_STATES: usize = 16;
 /// Most function/source frames.
 const MAX_CALL_DEPTH: usize = 32;
 /// Most loop iterations walked.
-const MAX_LOOP: usize = 64;
+const MAX_LOOP: usize = 32;
 /// Longest value pattern operators work on.
 const MAX_VALUE: usize = 4096;
 
