@@ -869,6 +869,43 @@ fn hostile_scripts_are_bounded() {
 }
 
 #[test]
+fn background_job_waited_for_is_the_program() {
+    let script =
+        b"#!/bin/sh\ntrap 'kill -TERM $PID' TERM INT\njava -jar /app.jar &\nPID=$!\nwait $PID\n";
+    let fs = java_fs()
+        .file("run.sh", script, 0o755)
+        .file("app.jar", b"PK", 0o644);
+    let t = trace(&cfg(&["/run.sh"], &[], None, &[]), &fs);
+    assert_eq!(
+        chain(&t).get(2..).map(<[String]>::to_vec),
+        Some(vec![
+            "/run.sh:3: java -jar /app.jar".to_owned(),
+            "/usr/lib/jvm/java-17-openjdk-amd64/bin/java:0: java -jar /app.jar".to_owned()
+        ]),
+        "{t:#?}"
+    );
+    // A later foreground program wins over a sidecar in the background.
+    let fs = base()
+        .elf("usr/sbin/nginx")
+        .elf("usr/bin/node")
+        .file("a.js", b"", 0o644);
+    let t = trace(
+        &cfg(
+            &["sh", "-c", "nginx -g 'daemon off;' & node /a.js"],
+            &[],
+            None,
+            &[],
+        ),
+        &fs,
+    );
+    assert_eq!(t.terminals.len(), 1);
+    assert_eq!(
+        t.terminals.first().map(|t| t.program.as_str()),
+        Some("usr/bin/node")
+    );
+}
+
+#[test]
 fn pipeline_first_command_is_the_program() {
     let fs = base()
         .elf("usr/bin/node")

@@ -394,7 +394,12 @@ impl Tracer<'_> {
 
     fn walk_and_or(&mut self, mut st: St, ao: &AndOr, ctx: &Ctx) -> Vec<St> {
         if ao.background {
-            // A background job: not where control goes.
+            // A background job runs in a subshell; it is the program when nothing runs after it
+            // (`java -jar app.jar & PID=$!; wait $PID`).
+            let cand = self.probe(&st, &ao.first, ctx);
+            if st.cond_depth == 0 && cand.is_some() {
+                st.candidate = cand;
+            }
             st.status = Status::True;
             return vec![st];
         }
@@ -435,19 +440,11 @@ impl Tracer<'_> {
     fn walk_pipeline(&mut self, mut st: St, pl: &Pipeline, ctx: &Ctx) -> Vec<St> {
         let mut out = match pl.commands.as_slice() {
             [one] => self.walk_command(st, one, ctx),
-            [first, ..] => {
+            [_, _, ..] => {
                 // Each part runs in a subshell: this shell waits for the pipeline, whose first
                 // command is taken as the program (`node app.js | tee log`).
-                let probe = st.clone();
-                let cand = self
-                    .walk_command(probe, first, ctx)
-                    .into_iter()
-                    .next()
-                    .and_then(|s| match s.flow {
-                        Flow::Exec(t) => Some(t),
-                        _ => s.candidate,
-                    });
-                if st.cond_depth == 0 && cand.is_some() && cand != st.candidate {
+                let cand = self.probe(&st, pl, ctx);
+                if st.cond_depth == 0 && cand.is_some() {
                     st.candidate = cand;
                 }
                 st.status = Status::External;
@@ -465,6 +462,20 @@ impl Tracer<'_> {
             }
         }
         out
+    }
+
+    /// The program the first command of `pl` runs in a subshell (state changes discarded).
+    fn probe(&mut self, st: &St, pl: &Pipeline, ctx: &Ctx) -> Option<Box<Transfer>> {
+        let first = pl.commands.first()?;
+        let mut probe = st.clone();
+        probe.candidate = None;
+        self.walk_command(probe, first, ctx)
+            .into_iter()
+            .next()
+            .and_then(|s| match s.flow {
+                Flow::Exec(t) => Some(t),
+                _ => s.candidate,
+            })
     }
 
     fn walk_cond(&mut self, mut st: St, prog: &Program, ctx: &Ctx) -> Vec<St> {
