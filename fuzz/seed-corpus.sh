@@ -63,3 +63,8 @@ open(f"{d}/go-inline", "wb").write(blob)
 js = b'{"packages":[{"name":"a","version":"1.0.0","source":"crates.io"},{"name":"r","version":"0.1.0","source":"local","dependencies":[0],"root":true}]}'
 open(f"{d}/dep-v0.zlib", "wb").write(zlib.compress(js))
 PY
+# shell_parser: the EntryTrace fixture scripts.
+mkdir -p corpus/shell_parser
+for f in ../scanner-core/tests/fixtures/entrytrace/scripts/*/*.sh; do
+  cp "$f" "corpus/shell_parser/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
