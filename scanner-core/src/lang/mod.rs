@@ -68,7 +68,7 @@ impl Extractor for Standard {
     fn candidate(&self, path: &str, _mode: u32, size: u64, head: &[u8]) -> bool {
         java::is_archive_path(path)
             || native::looks_native(head)
-            || (head.starts_with(b"#!") && size <= MAX_SCRIPT)
+            || (size <= MAX_SCRIPT && (head.starts_with(b"#!") || sourced_script(path)))
     }
 
     fn extract(&self, path: &str, bytes: &[u8]) -> Option<Facts> {
@@ -78,7 +78,7 @@ impl Extractor for Standard {
                 java::analyze_archive(path, bytes, &java::Limits::default());
             facts.packages = packages;
             facts.diagnostics = diagnostics;
-        } else if bytes.starts_with(b"#!") {
+        } else if bytes.starts_with(b"#!") || (sourced_script(path) && !native::looks_native(bytes)) {
             facts.script = Some(Arc::from(bytes));
         } else if native::looks_native(bytes) {
             extract_native(path, bytes, &mut facts);
@@ -90,6 +90,12 @@ impl Extractor for Standard {
             && !facts.rust_unaudited;
         (!empty).then(|| Arc::new(facts))
     }
+}
+
+/// Shell files that scripts `source` without a `#!` line (`/usr/local/bin/docker-entrypoint.sh`,
+/// `/etc/profile.d/*.sh`), kept for EntryTrace.
+fn sourced_script(path: &str) -> bool {
+    path.ends_with(".sh") || path.ends_with(".bash")
 }
 
 /// One goblin parse shared by every binary analyzer.
