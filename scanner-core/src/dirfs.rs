@@ -14,25 +14,160 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::fs::{FsView, ReadError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::facts::{Extractor, Facts};
+use crate::fs::{FsView, ReadError, Stat};
 use crate::layer::Limits;
 use crate::overlay::{resolve, Loop};
 
 /// A rootfs directory view.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DirFs {
     root: PathBuf,
     limits: Limits,
+    extractor: Arc<dyn Extractor + Send>,
+    wants: fn(&str) -> bool,
+    walk: Arc<OnceLock<Walk>>,
 }
+
+impl std::fmt::Debug for DirFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirFs")
+            .field("root", &self.root)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one walk of the tree found: the wanted files and every extracted file's facts.
+#[derive(Debug, Default)]
+struct Walk {
+    files: Vec<String>,
+    facts: BTreeMap<String, Facts>,
+}
+
+/// Top-level directories that hold kernel views, not image content, when a rootfs is a live system
+/// or a chroot with mounts left behind (Trivy skips them too).
+const SKIPPED_TOP: &[&str] = &["proc", "sys", "dev"];
 
 impl DirFs {
     /// A view of the directory `root`; `limits.max_wanted_file` bounds reads and
-    /// `limits.max_symlink_hops` bounds symlink resolution.
+    /// `limits.max_symlink_hops` bounds symlink resolution. [`FsView::files`] and [`FsView::facts`]
+    /// walk the tree once, keeping the paths [`crate::analyzers::wants`] selects and running the
+    /// standard content extractors ([`crate::lang::Standard`]).
     pub fn new(root: impl Into<PathBuf>, limits: Limits) -> Self {
         DirFs {
             root: root.into(),
             limits,
+            extractor: Arc::new(crate::lang::Standard),
+            wants: crate::analyzers::wants,
+            walk: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The same view with another extractor (e.g. [`crate::facts::NoFacts`] for OS packages only).
+    pub fn with_extractor(mut self, extractor: Arc<dyn Extractor + Send>) -> Self {
+        self.extractor = extractor;
+        self.walk = Arc::new(OnceLock::new());
+        self
+    }
+
+    fn walked(&self) -> &Walk {
+        self.walk.get_or_init(|| self.walk_tree())
+    }
+
+    /// Walks the tree without following symlinks, then extracts facts from candidate files on every
+    /// core.
+    fn walk_tree(&self) -> Walk {
+        let mut walk = Walk::default();
+        let mut candidates: Vec<(String, PathBuf, u64)> = Vec::new();
+        let mut stack: Vec<(String, PathBuf)> = vec![(String::new(), self.root.clone())];
+        let mut seen: u64 = 0;
+        while let Some((rel, host)) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&host) else {
+                continue;
+            };
+            for entry in rd.filter_map(Result::ok) {
+                seen += 1;
+                if seen > self.limits.max_entries {
+                    return walk;
+                }
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let path = if rel.is_empty() {
+                    if SKIPPED_TOP.contains(&name.as_str()) {
+                        continue;
+                    }
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push((path, entry.path()));
+                } else if ft.is_file() {
+                    if (self.wants)(&path) {
+                        walk.files.push(path);
+                    } else if let Ok(meta) = entry.metadata() {
+                        if meta.len() >= 4 {
+                            candidates.push((path, entry.path(), meta.len()));
+                        }
+                    }
+                }
+            }
+        }
+        walk.files.sort();
+        let next = Mutex::new(0usize);
+        let found = Mutex::new(BTreeMap::new());
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = {
+                        let Ok(mut n) = next.lock() else { return };
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some((path, host, size)) = candidates.get(i) else {
+                        return;
+                    };
+                    if let Some(f) = self.extract_file(path, host, *size) {
+                        if let Ok(mut m) = found.lock() {
+                            m.insert(path.clone(), f);
+                        }
+                    }
+                });
+            }
+        });
+        walk.facts = found.into_inner().unwrap_or_default();
+        walk
+    }
+
+    fn extract_file(&self, path: &str, host: &Path, size: u64) -> Option<Facts> {
+        use crate::facts::HEAD_LEN;
+        let mut file = fs::File::open(host).ok()?;
+        let mut head = [0u8; HEAD_LEN];
+        let n = read_up_to(&mut file, &mut head).ok()?;
+        let mode = fs::metadata(host).map_or(0, |m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.permissions().mode() & 0o7777
+        });
+        if !self
+            .extractor
+            .candidate(path, mode, size, head.get(..n).unwrap_or_default())
+            || size > self.limits.max_extract_file
+        {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        bytes.extend_from_slice(head.get(..n).unwrap_or_default());
+        file.take(self.limits.max_extract_file)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        self.extractor.extract(path, &bytes)
     }
 
     /// The root directory.
@@ -157,4 +292,44 @@ impl FsView for DirFs {
         names.sort();
         names
     }
+
+    fn files(&self) -> Vec<String> {
+        self.walked().files.clone()
+    }
+
+    fn facts(&self) -> Vec<(String, Facts)> {
+        self.walked()
+            .facts
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
+    }
+
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let real = self.resolve(path).ok()??;
+        let meta = fs::symlink_metadata(self.host_path(&real)).ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        Some(Stat {
+            is_file: meta.is_file(),
+            is_dir: meta.is_dir(),
+            mode: meta.permissions().mode() & 0o7777,
+            size: meta.len(),
+            facts: self.walked().facts.get(&real).cloned(),
+            real,
+        })
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) {
+        match r.read(rest) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::facts::Facts;
+
 /// Why a file could not be read through a view.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -54,6 +56,35 @@ pub trait FsView {
     fn files(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Every regular file the content extractors found something in, with its facts, sorted by path.
+    fn facts(&self) -> Vec<(String, Facts)> {
+        Vec::new()
+    }
+
+    /// What is at `path` after following symlinks inside the root; `None` when nothing is there (or
+    /// the view does not know).
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let _ = path;
+        None
+    }
+}
+
+/// What [`FsView::stat`] tells about a path.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    /// The real path after resolving symlinks (root-relative).
+    pub real: String,
+    /// A regular file (or a hardlink to one).
+    pub is_file: bool,
+    /// A directory.
+    pub is_dir: bool,
+    /// Permission bits.
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Facts the content extractors found in the file, if any.
+    pub facts: Option<Facts>,
 }
 
 /// An in-memory view of regular files, for tests and small synthetic inputs.
@@ -104,6 +135,19 @@ impl FsView for MemFs {
 
     fn files(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
+    }
+
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let real = path.trim_start_matches('/');
+        let f = self.files.get(real)?;
+        Some(Stat {
+            real: real.to_owned(),
+            is_file: true,
+            is_dir: false,
+            mode: 0o755,
+            size: f.len() as u64,
+            facts: None,
+        })
     }
 }
 

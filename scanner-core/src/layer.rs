@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::facts::{Extractor, Facts, NoFacts, HEAD_LEN};
 use crate::model::{hex, Diagnostic, Digest};
 
 /// Bounds on what one layer may cost. Every input is hostile: a 10 MB gzip can inflate to 10 GB.
@@ -44,6 +45,9 @@ pub struct Limits {
     pub max_wanted_file: u64,
     /// Total kept content per layer; files past it get a diagnostic. Default 1 GiB.
     pub max_wanted_total: u64,
+    /// Largest file handed to the content extractors (binaries, archives); a larger one gets a
+    /// diagnostic. Default 256 MiB.
+    pub max_extract_file: u64,
     /// Longest accepted path (and symlink target) in bytes. Default 4096.
     pub max_path_len: usize,
     /// Symlinks followed while resolving one path. Default 40 (Linux `MAXSYMLINKS`).
@@ -57,6 +61,7 @@ impl Default for Limits {
             max_entries: 2_000_000,
             max_wanted_file: 512 << 20,
             max_wanted_total: 1 << 30,
+            max_extract_file: 256 << 20,
             max_path_len: 4096,
             max_symlink_hops: 40,
         }
@@ -103,6 +108,8 @@ pub struct Entry {
     pub size: u64,
     /// The bytes, only for regular files (and hardlinks to them) that the `wants` predicate selected.
     pub content: Option<Arc<[u8]>>,
+    /// What the content extractors found in a regular file (and hardlinks to it) they were handed.
+    pub facts: Option<Facts>,
 }
 
 /// The kind of a tar entry.
@@ -279,6 +286,17 @@ pub fn read_layer<R: Read>(
     wants: &dyn Fn(&str) -> bool,
     limits: &Limits,
 ) -> Result<LayerChanges, LayerError> {
+    read_layer_with(raw, wants, &NoFacts, limits)
+}
+
+/// [`read_layer`], also handing every candidate regular file to `extractor` and keeping its
+/// [`FileFacts`](crate::facts::FileFacts) (the bytes are dropped).
+pub fn read_layer_with<R: Read>(
+    raw: R,
+    wants: &dyn Fn(&str) -> bool,
+    extractor: &dyn Extractor,
+    limits: &Limits,
+) -> Result<LayerChanges, LayerError> {
     let mut raw = Hashing::new(raw, limits.max_layer_bytes, true);
     let mut magic = [0u8; 6];
     let n = read_full(&mut raw, &mut magic).map_err(|e| raw_error(&raw, limits, e))?;
@@ -312,7 +330,9 @@ pub fn read_layer<R: Read>(
                 r: &mut buffered,
                 offset: 0,
                 wants,
+                extractor,
                 limits,
+                facts: HashMap::new(),
                 out: Vec::new(),
                 diagnostics: Vec::new(),
                 dropped_diagnostics: 0,
@@ -463,7 +483,10 @@ struct Parser<'a, R: Read> {
     r: &'a mut R,
     offset: u64,
     wants: &'a dyn Fn(&str) -> bool,
+    extractor: &'a dyn Extractor,
     limits: &'a Limits,
+    /// Facts of this layer's extracted files, for hardlinks to them.
+    facts: HashMap<String, Facts>,
     out: Vec<Change>,
     diagnostics: Vec<Diagnostic>,
     dropped_diagnostics: u64,
@@ -849,6 +872,8 @@ impl<R: Read> Parser<'_, R> {
         };
 
         self.kept.remove(&path);
+        self.facts.remove(&path);
+        let mut facts = None;
         let mut size = if matches!(kind, EntryKind::File) {
             real_size
         } else {
@@ -886,7 +911,17 @@ impl<R: Read> Parser<'_, R> {
                     content = Some(bytes);
                 }
             }
+            EntryKind::File if !sparse && data_size >= 4 => {
+                facts = self.extract(&path, mode, data_size, &describe)?;
+                if let Some(f) = &facts {
+                    self.facts.insert(path.clone(), Arc::clone(f));
+                }
+            }
             EntryKind::Hardlink(target) => {
+                facts = self.facts.get(target).cloned();
+                if let Some(f) = &facts {
+                    self.facts.insert(path.clone(), Arc::clone(f));
+                }
                 if let Some((target_size, bytes)) = self.kept.get(target) {
                     size = *target_size;
                     if (self.wants)(&path) {
@@ -914,8 +949,61 @@ impl<R: Read> Parser<'_, R> {
             mode,
             size,
             content,
+            facts,
         }));
         Ok(())
+    }
+
+    /// Reads the head of a regular file; when the extractor wants it, the rest too, and returns what
+    /// the extractor found. Consumes the file's data and padding either way.
+    fn extract(
+        &mut self,
+        path: &str,
+        mode: u32,
+        size: u64,
+        inside: &dyn Fn() -> String,
+    ) -> Result<Option<Facts>, Failure> {
+        let head_len = size.min(HEAD_LEN as u64);
+        let mut bytes = self.read_raw(head_len, inside)?;
+        let rest = size - head_len;
+        let total_pad = padded(size).unwrap_or(size) - size;
+        if !self.extractor.candidate(path, mode, size, &bytes) {
+            return self.skip(rest + total_pad, inside).map(|()| None);
+        }
+        if size > self.limits.max_extract_file {
+            self.diag(
+                path,
+                format!(
+                    "file is {size} bytes, over max_extract_file ({}); not analysed",
+                    self.limits.max_extract_file
+                ),
+            );
+            return self.skip(rest + total_pad, inside).map(|()| None);
+        }
+        let more = self.read_raw(rest, inside)?;
+        bytes.extend_from_slice(&more);
+        drop(more);
+        self.skip(total_pad, inside)?;
+        Ok(self.extractor.extract(path, &bytes))
+    }
+
+    /// Reads exactly `size` data bytes, no padding.
+    fn read_raw(&mut self, size: u64, inside: &dyn Fn() -> String) -> Result<Vec<u8>, Failure> {
+        let mut v = Vec::with_capacity(usize::try_from(size.min(MAX_PREALLOC)).unwrap_or(0));
+        let got = self
+            .r
+            .by_ref()
+            .take(size)
+            .read_to_end(&mut v)
+            .map_err(Failure::Io)? as u64;
+        self.offset += got;
+        if got < size {
+            return Err(Failure::Truncated {
+                offset: self.offset,
+                inside: inside(),
+            });
+        }
+        Ok(v)
     }
 }
 

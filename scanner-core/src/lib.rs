@@ -12,6 +12,7 @@
 pub mod analyzers;
 pub mod dirfs;
 pub mod entrytrace;
+pub mod facts;
 pub mod fs;
 pub mod lang;
 pub mod layer;

@@ -251,6 +251,59 @@ pub struct Inventory {
     /// Per-file problems.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub diagnostics: Vec<Diagnostic>,
+    /// Native objects (ELF, PE, Mach-O) with the package that owns each, sorted by path.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub natives: Vec<NativeFile>,
+    /// What the entrypoint uses (EntryTrace), when the source has an image config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// One native object in the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeFile {
+    /// Absolute path.
+    pub path: String,
+    /// SHA-256 of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
+    /// What the object header says.
+    pub info: crate::lang::native::NativeInfo,
+    /// The package that installed it (`kind/name@version`), when one lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Part of the entrypoint's closure (the usage view).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub used_by_entrypoint: bool,
+}
+
+/// The usage view's evidence: how the entrypoint was followed and what it loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Each step from the image config to the terminal program: `file:line: command`.
+    pub chain: Vec<UsageStep>,
+    /// Terminal programs (absolute paths); several when a script branches on an unknown argument.
+    pub terminals: Vec<String>,
+    /// Shared libraries the terminal programs load (absolute real paths), interpreter included.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub libraries: Vec<String>,
+    /// `NEEDED` names that did not resolve, as `name (needed by /path)`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub unresolved: Vec<String>,
+    /// What EntryTrace could not follow.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub notes: Vec<String>,
+}
+
+/// One step of an entrypoint chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageStep {
+    /// Absolute path of the file holding the command (`<image config>` for the first step).
+    pub file: String,
+    /// 1-based line (0 for the image config).
+    pub line: usize,
+    /// The command as written.
+    pub command: String,
 }
 
 impl Inventory {
@@ -266,6 +319,8 @@ impl Inventory {
         }
         self.diagnostics.sort();
         self.diagnostics.dedup();
+        self.natives.sort_by(|a, b| a.path.cmp(&b.path));
+        self.natives.dedup_by(|a, b| a.path == b.path);
     }
 }
 

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::fs::{FsView, ReadError};
+use crate::facts::Facts;
+use crate::fs::{FsView, ReadError, Stat};
 use crate::layer::{Change, Entry, EntryKind, LayerChanges, Limits};
 use crate::model::Diagnostic;
 
@@ -46,6 +47,8 @@ pub struct Node {
     pub layer_index: usize,
     /// The bytes, when the layer reader kept them (wanted files only); shared with [`LayerChanges`].
     pub content: Option<Arc<[u8]>>,
+    /// What the content extractors found in this file, shared with [`LayerChanges`].
+    pub facts: Option<Facts>,
 }
 
 /// The merged view of layers applied so far.
@@ -287,6 +290,7 @@ impl Overlay {
                     size: 0,
                     layer_index,
                     content: None,
+                    facts: None,
                 },
             );
         }
@@ -354,6 +358,7 @@ impl Overlay {
                 size: e.size,
                 layer_index,
                 content: e.content.clone(),
+                facts: e.facts.clone(),
             },
             EntryKind::Dir => Node {
                 kind: NodeKind::Dir,
@@ -361,6 +366,7 @@ impl Overlay {
                 size: 0,
                 layer_index,
                 content: None,
+                facts: None,
             },
             EntryKind::Symlink(t) => Node {
                 kind: NodeKind::Symlink(t.clone()),
@@ -368,6 +374,7 @@ impl Overlay {
                 size: 0,
                 layer_index,
                 content: None,
+                facts: None,
             },
             EntryKind::Other => Node {
                 kind: NodeKind::Other,
@@ -375,6 +382,7 @@ impl Overlay {
                 size: e.size,
                 layer_index,
                 content: None,
+                facts: None,
             },
             EntryKind::Hardlink(target) => {
                 let found = self
@@ -386,6 +394,7 @@ impl Overlay {
                     Some(n) => Node {
                         layer_index,
                         content: n.content.clone().or_else(|| e.content.clone()),
+                        facts: n.facts.clone().or_else(|| e.facts.clone()),
                         ..n.clone()
                     },
                     None => {
@@ -436,6 +445,35 @@ impl FsView for Overlay {
             return Vec::new();
         }
         children(&self.nodes, &real)
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| matches!(n.kind, NodeKind::File) && n.content.is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn facts(&self) -> Vec<(String, Facts)> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| matches!(n.kind, NodeKind::File))
+            .filter_map(|(k, n)| n.facts.as_ref().map(|f| (k.clone(), Arc::clone(f))))
+            .collect()
+    }
+
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let real = self.resolve(path, true).ok()?;
+        let n = self.nodes.get(&real)?;
+        Some(Stat {
+            is_file: matches!(n.kind, NodeKind::File),
+            is_dir: matches!(n.kind, NodeKind::Dir),
+            mode: n.mode,
+            size: n.size,
+            facts: n.facts.clone(),
+            real,
+        })
     }
 }
 
@@ -497,6 +535,34 @@ impl FsView for LayerView<'_> {
             Ok(real) => children(&self.entries, &real),
             Err(Loop) => Vec::new(),
         }
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.content.is_some())
+            .map(|(k, _)| (*k).to_owned())
+            .collect()
+    }
+
+    fn facts(&self) -> Vec<(String, Facts)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| e.facts.as_ref().map(|f| ((*k).to_owned(), Arc::clone(f))))
+            .collect()
+    }
+
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let real = self.resolve(path).ok()?;
+        let e = self.entries.get(real.as_str())?;
+        Some(Stat {
+            is_file: matches!(e.kind, EntryKind::File | EntryKind::Hardlink(_)),
+            is_dir: matches!(e.kind, EntryKind::Dir),
+            mode: e.mode,
+            size: e.size,
+            facts: e.facts.clone(),
+            real,
+        })
     }
 }
 

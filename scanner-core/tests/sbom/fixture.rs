@@ -239,7 +239,7 @@ pub fn report() -> ScanReport {
             home_url: Some("https://www.debian.org/".into()),
         }),
         packages: packages(),
-        diagnostics: Vec::new(),
+        ..Inventory::default()
     };
     inventory.normalize();
     ScanReport {
@@ -368,7 +368,7 @@ pub fn hostile() -> ScanReport {
         inventory: Inventory {
             distro: Some(Distro::default()),
             packages: vec![weird.clone(), unnamed, big_epoch, weird],
-            diagnostics: Vec::new(),
+            ..Inventory::default()
         },
         created: i64::MAX,
         tool: Tool {

@@ -404,7 +404,7 @@ pub fn parse_package(blob: &[u8], found_in: &str) -> Result<Option<Package>, Rpm
         installed_size,
         files,
         found_in: found_in.to_owned(),
-        layer: None,
+        ..Package::default()
     }))
 }
 
