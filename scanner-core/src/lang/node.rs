@@ -7,3 +7,8 @@ pub(crate) mod walkfs;
 pub fn wants(_path: &str) -> bool {
     false
 }
+
+/// Analyze.
+pub fn analyze(fs: &dyn crate::fs::FsView, inv: &mut crate::model::Inventory) {
+    let _ = (fs, inv);
+}

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::dirfs::DirFs;
-use crate::fs::{FsView, ReadError};
+use crate::fs::{FsView, ReadError, Stat};
 use crate::layer::Limits;
 
 /// A fixture root.
@@ -52,6 +52,9 @@ impl FsView for WalkFs {
     }
     fn list(&self, dir: &str) -> Vec<String> {
         self.dir.list(dir)
+    }
+    fn stat(&self, path: &str) -> Option<Stat> {
+        self.dir.stat(path)
     }
     fn files(&self) -> Vec<String> {
         let mut out = Vec::new();
