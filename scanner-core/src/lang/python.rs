@@ -75,7 +75,11 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
                 if let Some(data) = read(fs, &record, inv) {
                     let (entries, bad) = parse_record(&data);
                     if bad > 0 {
-                        diag(inv, &record, &format!("{bad} malformed RECORD rows skipped"));
+                        diag(
+                            inv,
+                            &record,
+                            &format!("{bad} malformed RECORD rows skipped"),
+                        );
                     }
                     pkg.files = entries
                         .into_iter()

@@ -57,7 +57,8 @@ pub fn parse_metadata(data: &[u8]) -> Option<CoreMetadata> {
     let mut licenses = Vec::new();
     if let Some(l) = get("License-Expression") {
         licenses.push(l.to_owned());
-    } else if let Some(l) = get("License").filter(|l| !l.contains('\n') && l.len() <= MAX_LICENSE_NAME)
+    } else if let Some(l) =
+        get("License").filter(|l| !l.contains('\n') && l.len() <= MAX_LICENSE_NAME)
     {
         licenses.push(l.to_owned());
     } else {

@@ -4,7 +4,10 @@ use crate::fs::MemFs;
 #[test]
 fn wants_table() {
     for (p, want) in [
-        ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA", true),
+        (
+            "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+            true,
+        ),
         ("x/a-1.dist-info/RECORD", true),
         ("x/a-1.dist-info/entry_points.txt", true),
         ("x/a-1.dist-info/WHEEL", false),
@@ -52,7 +55,10 @@ fn metadata_fields_and_licence_rules() {
     assert_eq!(m.licenses, vec!["MIT", "BSD License"]);
     assert_eq!(m.homepage.as_deref(), Some("https://example.org/"));
     assert_eq!(m.author.as_deref(), Some("Jane Doe <jane@example.org>"));
-    assert_eq!(m.requires, vec!["Zope.Interface", "idna", "typing_extensions"]);
+    assert_eq!(
+        m.requires,
+        vec!["Zope.Interface", "idna", "typing_extensions"]
+    );
 }
 
 #[test]
@@ -70,12 +76,20 @@ fn licence_precedence() {
         m("License: UNKNOWN\nClassifier: License :: OSI Approved :: GNU General Public License v2 or later (GPLv2+)\n").licenses,
         vec!["GPL-2.0-or-later"]
     );
-    assert_eq!(m(&format!("License: {}\n", "x".repeat(200))).licenses, Vec::<String>::new());
+    assert_eq!(
+        m(&format!("License: {}\n", "x".repeat(200))).licenses,
+        Vec::<String>::new()
+    );
     assert_eq!(
         m("Classifier: License :: Other/Proprietary License\n").licenses,
         vec!["Other/Proprietary License"]
     );
-    assert_eq!(m("Author-email: \"A B\" <a@b>, C <c@d>\nAuthor: A B\n").author.as_deref(), Some("\"A B\" <a@b>, C <c@d>"));
+    assert_eq!(
+        m("Author-email: \"A B\" <a@b>, C <c@d>\nAuthor: A B\n")
+            .author
+            .as_deref(),
+        Some("\"A B\" <a@b>, C <c@d>")
+    );
 }
 
 #[test]
@@ -100,7 +114,10 @@ fn metadata_malformed() {
 fn requirement_names() {
     for (raw, want) in [
         ("requests", Some("requests")),
-        ("requests [security] >= 2.8.1, == 2.8.* ; python_version < \"2.7\"", Some("requests")),
+        (
+            "requests [security] >= 2.8.1, == 2.8.* ; python_version < \"2.7\"",
+            Some("requests"),
+        ),
         ("name @ https://example.org/x.whl", Some("name")),
         ("foo; extra == 'x'", None),
         ("foo; extra=='x'", None),
@@ -125,7 +142,16 @@ md5.py,md5=abc,3\n\
     let (rows, bad) = parse_record(rec);
     assert_eq!(bad, 3);
     let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["yaml/__init__.py", "odd,name.py", "x.dist-info/RECORD", "bad.py", "md5.py"]);
+    assert_eq!(
+        paths,
+        [
+            "yaml/__init__.py",
+            "odd,name.py",
+            "x.dist-info/RECORD",
+            "bad.py",
+            "md5.py"
+        ]
+    );
     let want = "377e52d351cc7ac1537b469144c5a43e3d0f6bc2046c7a44f452bb72be4176dc";
     assert_eq!(rows[0].checksum.as_ref().unwrap().value, want);
     assert_eq!(rows[0].checksum.as_ref().unwrap().algorithm, "SHA-256");
@@ -136,10 +162,19 @@ md5.py,md5=abc,3\n\
 #[test]
 fn record_paths_resolve() {
     let site = "usr/lib/python3/dist-packages";
-    assert_eq!(resolve(site, "a/b.py").as_deref(), Some("/usr/lib/python3/dist-packages/a/b.py"));
-    assert_eq!(resolve(site, "../../../bin/x").as_deref(), Some("/usr/bin/x"));
+    assert_eq!(
+        resolve(site, "a/b.py").as_deref(),
+        Some("/usr/lib/python3/dist-packages/a/b.py")
+    );
+    assert_eq!(
+        resolve(site, "../../../bin/x").as_deref(),
+        Some("/usr/bin/x")
+    );
     assert_eq!(resolve(site, "/etc/./x").as_deref(), Some("/etc/x"));
-    assert_eq!(resolve(site, "../../../../../../../x").as_deref(), Some("/x"));
+    assert_eq!(
+        resolve(site, "../../../../../../../x").as_deref(),
+        Some("/x")
+    );
     assert_eq!(resolve("", "..").as_deref(), None);
 }
 
@@ -182,22 +217,48 @@ fn analyze_memfs_forms() {
     assert_eq!(
         got,
         [
-            ("foo-bar-baz", "1.0.post1", "/usr/lib/python3/dist-packages/Foo_Bar.baz-1.0.post1.dist-info/METADATA"),
-            ("six", "1.16.0", "/usr/lib/python3/dist-packages/six-1.16.0.egg-info"),
-            ("x", "2", "/usr/lib/python3/dist-packages/x.egg-info/PKG-INFO"),
+            (
+                "foo-bar-baz",
+                "1.0.post1",
+                "/usr/lib/python3/dist-packages/Foo_Bar.baz-1.0.post1.dist-info/METADATA"
+            ),
+            (
+                "six",
+                "1.16.0",
+                "/usr/lib/python3/dist-packages/six-1.16.0.egg-info"
+            ),
+            (
+                "x",
+                "2",
+                "/usr/lib/python3/dist-packages/x.egg-info/PKG-INFO"
+            ),
         ]
     );
     let foo = &inv.packages[0];
     assert_eq!(foo.depends, ["zope-interface", "idna", "typing-extensions"]);
     assert_eq!(
-        foo.properties.get("stella:python:console_script:foo").map(String::as_str),
+        foo.properties
+            .get("stella:python:console_script:foo")
+            .map(String::as_str),
         Some("foo.cli:main")
     );
     let files: Vec<&str> = foo.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(files, ["/usr/lib/python3/dist-packages/foo/__init__.py", "/usr/bin/foo"]);
-    assert_eq!(foo.maintainer.as_deref(), Some("Jane Doe <jane@example.org>"));
+    assert_eq!(
+        files,
+        [
+            "/usr/lib/python3/dist-packages/foo/__init__.py",
+            "/usr/bin/foo"
+        ]
+    );
+    assert_eq!(
+        foo.maintainer.as_deref(),
+        Some("Jane Doe <jane@example.org>")
+    );
     assert_eq!(inv.diagnostics.len(), 1);
-    assert_eq!(inv.diagnostics[0].path, "/usr/lib/python3/dist-packages/broken.dist-info/METADATA");
+    assert_eq!(
+        inv.diagnostics[0].path,
+        "/usr/lib/python3/dist-packages/broken.dist-info/METADATA"
+    );
 }
 
 /// pip 23 `--target` wheels, setuptools' egg-info directory and distutils' single-file egg-info.
@@ -232,9 +293,18 @@ fn real_fixture_site_packages() {
     let by = |n: &str| inv.packages.iter().find(|p| p.name == n).unwrap();
     let site = "/usr/local/lib/python3.11/site-packages";
     let req = by("requests");
-    assert_eq!(req.depends, ["charset-normalizer", "idna", "urllib3", "certifi"]);
-    assert_eq!(req.homepage.as_deref(), Some("https://requests.readthedocs.io"));
-    assert_eq!(req.maintainer.as_deref(), Some("Kenneth Reitz <me@kennethreitz.org>"));
+    assert_eq!(
+        req.depends,
+        ["charset-normalizer", "idna", "urllib3", "certifi"]
+    );
+    assert_eq!(
+        req.homepage.as_deref(),
+        Some("https://requests.readthedocs.io")
+    );
+    assert_eq!(
+        req.maintainer.as_deref(),
+        Some("Kenneth Reitz <me@kennethreitz.org>")
+    );
     assert_eq!(req.files.len(), 25);
     assert_eq!(by("urllib3").depends, Vec::<String>::new());
     assert_eq!(by("urllib3").files.len(), 44);
@@ -250,11 +320,16 @@ fn real_fixture_site_packages() {
     );
     let cn = by("charset-normalizer");
     assert_eq!(
-        cn.properties.get("stella:python:console_script:normalizer").map(String::as_str),
+        cn.properties
+            .get("stella:python:console_script:normalizer")
+            .map(String::as_str),
         Some("charset_normalizer.cli:cli_detect")
     );
     // pip --target writes scripts' RECORD rows relative to a scheme it then moves: `../../bin`.
-    assert!(cn.files.iter().any(|f| f.path == "/usr/local/lib/bin/normalizer"));
+    assert!(cn
+        .files
+        .iter()
+        .any(|f| f.path == "/usr/local/lib/bin/normalizer"));
     let init = cn
         .files
         .iter()
@@ -265,8 +340,14 @@ fn real_fixture_site_packages() {
         "533237c42f0f86670b44ccd280f6fa9a29d3991ab4916ce79c2049f1909cd972"
     );
     let tiny = by("tiny-dist-pkg");
-    assert_eq!(tiny.found_in, format!("{site}/Tiny_Dist.Pkg-0.3-py3.11.egg-info"));
+    assert_eq!(
+        tiny.found_in,
+        format!("{site}/Tiny_Dist.Pkg-0.3-py3.11.egg-info")
+    );
     assert_eq!(tiny.homepage.as_deref(), Some("https://example.org/tiny"));
     assert_eq!(tiny.maintainer.as_deref(), Some("A. Author"));
-    assert_eq!(by("six").found_in, format!("{site}/six-1.16.0-py3.11.egg-info/PKG-INFO"));
+    assert_eq!(
+        by("six").found_in,
+        format!("{site}/six-1.16.0-py3.11.egg-info/PKG-INFO")
+    );
 }
