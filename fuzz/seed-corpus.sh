@@ -30,3 +30,20 @@ mv "$tmp/layer.tar" "$tmp/$lh.tar" && mv "$tmp/config" "$tmp/$ch.json"
 printf '[{"Config":"%s.json","RepoTags":["a/b:1"],"Layers":["%s.tar"]}]' "$ch" "$lh" >"$tmp/manifest.json"
 tar -C "$tmp" -cf corpus/registry_parsers/docker-archive.tar "$ch.json" "$lh.tar" manifest.json
 rm -rf "$tmp"
+
+# node_metadata / python_metadata: package.json, lockfiles and dist-info files of the nodepy fixture
+# (scanner-core/tests/fixtures/nodepy/build.sh), when it is built.
+nodepy=${STELLA_FIXTURES:-../target/fixtures}/nodepy
+if [[ -d $nodepy ]]; then
+  mkdir -p corpus/node_metadata corpus/python_metadata
+  i=0
+  for f in "$nodepy"/npm/srv/app/package{,-lock}.json "$nodepy"/package-lock.v1.json \
+    "$nodepy"/pnpm/srv/app/pnpm-lock.yaml "$nodepy"/yarn/srv/app/yarn.lock \
+    "$nodepy"/npm/srv/app/node_modules/{express,utils-merge,@types/node}/package.json; do
+    [[ -f $f ]] && cp "$f" "corpus/node_metadata/seed$((i++))"
+  done
+  for f in "$nodepy"/python/usr/local/lib/python3.11/site-packages/*.dist-info/{METADATA,RECORD,entry_points.txt} \
+    "$nodepy"/python/usr/local/lib/python3.11/site-packages/*.egg-info; do
+    [[ -f $f ]] && cp "$f" "corpus/python_metadata/seed$((i++))"
+  done
+fi

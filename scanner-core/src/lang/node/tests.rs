@@ -337,3 +337,60 @@ fn real_fixture_yarn() {
         ]
     );
 }
+
+/// For the Trivy comparison: `STELLA_DUMP_ROOT=<rootfs> STELLA_DUMP_OUT=<file> cargo test … -- --ignored
+/// dump_lang_packages` writes one `kind<TAB>name<TAB>version<TAB>found_in<TAB>licenses<TAB>properties`
+/// line per npm and PyPI package.
+#[test]
+#[ignore]
+fn dump_lang_packages() {
+    let (Some(root), Some(out)) = (
+        std::env::var_os("STELLA_DUMP_ROOT"),
+        std::env::var_os("STELLA_DUMP_OUT"),
+    ) else {
+        return;
+    };
+    let fs = walkfs::WalkFs::new(std::path::Path::new(&root));
+    let mut inv = Inventory::default();
+    analyze(&fs, &mut inv);
+    crate::lang::python::analyze(&fs, &mut inv);
+    let mut s = String::new();
+    for p in &inv.packages {
+        let kind = if p.kind == Some(PackageKind::Npm) {
+            "npm"
+        } else {
+            "pypi"
+        };
+        let name = if kind == "npm" {
+            full_name(p)
+        } else {
+            p.name.clone()
+        };
+        s.push_str(&format!(
+            "{kind}\t{name}\t{}\t{}\t{}\t{:?}\n",
+            p.version,
+            p.found_in,
+            p.licenses.join("|"),
+            p.properties
+        ));
+    }
+    for d in &inv.diagnostics {
+        s.push_str(&format!("diag\t{}\t{}\n", d.path, d.message));
+    }
+    std::fs::write(out, s).unwrap();
+}
+
+/// Debian's node-xtend: `/usr/share/nodejs/xtend/package.json` is an installed package, not a project.
+#[test]
+fn real_fixture_debian_nodejs() {
+    let Some(inv) = run("debian") else { return };
+    let got: Vec<String> = inv
+        .packages
+        .iter()
+        .map(|p| format!("{} {:?} {:?}", line(p), p.licenses, p.properties))
+        .collect();
+    assert_eq!(
+        got,
+        ["xtend@4.0.2 /usr/share/nodejs/xtend/package.json [\"MIT\"] {}"]
+    );
+}

@@ -351,3 +351,34 @@ fn real_fixture_site_packages() {
         format!("{site}/six-1.16.0-py3.11.egg-info/PKG-INFO")
     );
 }
+
+/// Debian bookworm's python3-yaml (dist-info with RECORD) and python3-six (egg-info directory), as
+/// dpkg unpacks them.
+#[test]
+fn real_fixture_debian_dist_packages() {
+    let Some(root) = crate::lang::node::walkfs::fixture("debian") else {
+        return;
+    };
+    let fs = crate::lang::node::walkfs::WalkFs::new(&root);
+    let mut inv = Inventory::default();
+    analyze(&fs, &mut inv);
+    assert_eq!(inv.diagnostics, []);
+    let got: Vec<String> = inv
+        .packages
+        .iter()
+        .map(|p| format!("{}@{} {} {}", p.name, p.version, p.found_in, p.files.len()))
+        .collect();
+    let dp = "/usr/lib/python3/dist-packages";
+    assert_eq!(
+        got,
+        [
+            format!("pyyaml@6.0 {dp}/PyYAML-6.0.dist-info/METADATA 23"),
+            format!("six@1.16.0 {dp}/six-1.16.0.egg-info/PKG-INFO 0"),
+        ]
+    );
+    let so = format!("{dp}/yaml/_yaml.cpython-311-x86_64-linux-gnu.so");
+    assert!(inv.packages[0]
+        .files
+        .iter()
+        .any(|f| f.path == so && f.checksum.is_some()));
+}
