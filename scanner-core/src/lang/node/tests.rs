@@ -394,3 +394,67 @@ fn real_fixture_debian_nodejs() {
         ["xtend@4.0.2 /usr/share/nodejs/xtend/package.json [\"MIT\"] {}"]
     );
 }
+
+/// Lockfiles with nothing installed, written by pnpm 8 (v6.0), pnpm 7 (v5.4), yarn 4 (berry) and
+/// npm 11 (`--lockfile-version 1`): every entry is declared-only evidence.
+#[test]
+fn real_fixture_lockfiles_declared_only() {
+    let Some(inv) = run("locks") else { return };
+    let mut per_lock: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for p in &inv.packages {
+        if p.properties.contains_key("stella:npm:root") {
+            roots.push(line(p));
+            continue;
+        }
+        assert_eq!(
+            p.properties
+                .get("stella:npm:declared-only")
+                .map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(p.properties.get("stella:npm:lockfile"), Some(&p.found_in));
+        per_lock
+            .entry(p.found_in.clone())
+            .or_default()
+            .push(format!("{}@{}", full_name(p), p.version));
+    }
+    assert_eq!(
+        roots,
+        [
+            "fixture-lock@0.1.0 /srv/berry/package.json",
+            "fixture-app@1.0.0 /srv/npm1/package.json",
+            "fixture-lock@0.1.0 /srv/pnpm5/package.json",
+            "fixture-lock@0.1.0 /srv/pnpm6/package.json",
+        ]
+    );
+    let five = [
+        "@types/node@22.9.0",
+        "debug@4.3.7",
+        "ms@2.0.0",
+        "ms@2.1.3",
+        "undici-types@6.19.8",
+    ];
+    for lock in [
+        "/srv/berry/yarn.lock",
+        "/srv/pnpm5/pnpm-lock.yaml",
+        "/srv/pnpm6/pnpm-lock.yaml",
+    ] {
+        let mut got = per_lock.get(lock).cloned().unwrap_or_default();
+        got.sort();
+        assert_eq!(got, five, "{lock}");
+    }
+    let npm1 = per_lock.get("/srv/npm1/package-lock.json").unwrap();
+    assert_eq!(npm1.len(), 74);
+    assert!(npm1.contains(&"ms@2.0.0".to_owned()) && npm1.contains(&"express@4.21.2".to_owned()));
+    // pnpm v5 states dependencies per package; berry too.
+    let deps = |lock: &str, name: &str| {
+        inv.packages
+            .iter()
+            .find(|p| p.found_in == lock && p.name == name)
+            .map(|p| p.depends.clone())
+            .unwrap()
+    };
+    assert_eq!(deps("/srv/pnpm5/pnpm-lock.yaml", "debug"), ["ms"]);
+    assert_eq!(deps("/srv/berry/yarn.lock", "node"), ["undici-types"]);
+}
