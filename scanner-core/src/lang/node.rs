@@ -180,6 +180,7 @@ pub fn parse_package_json(data: &[u8]) -> Result<Manifest, String> {
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
+                .take(64)
                 .map(str::to_owned)
                 .collect()
         })
@@ -323,9 +324,11 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
     }
 
     for (i, dir) in &projects {
-        let member = globs
-            .iter()
-            .any(|(root, pats)| root != dir && pats.iter().any(|p| workspace_match(root, p, dir)));
+        let member = globs.iter().any(|(root, pats)| {
+            root != dir
+                && (root.is_empty() || dir.starts_with(root.as_str()))
+                && pats.iter().any(|p| workspace_match(root, p, dir))
+        });
         let key = if member {
             "stella:npm:workspace"
         } else {
@@ -430,15 +433,34 @@ fn workspace_match(root: &str, pat: &str, dir: &str) -> bool {
     glob_segments(&p, &r)
 }
 
+/// Component-wise glob match by dynamic programming (no backtracking blow-up on `**/**/…`).
 fn glob_segments(p: &[&str], r: &[&str]) -> bool {
-    match (p.split_first(), r.split_first()) {
-        (None, None) => true,
-        (Some((&"**", rest)), _) => {
-            glob_segments(rest, r) || r.split_first().is_some_and(|(_, rr)| glob_segments(p, rr))
-        }
-        (Some((ph, pt)), Some((rh, rt))) => wildcard(ph, rh) && glob_segments(pt, rt),
-        _ => false,
+    // ok[j] = pattern prefix p[..i] matches path prefix r[..j], row by row over i.
+    let mut ok = vec![false; r.len() + 1];
+    if let Some(first) = ok.first_mut() {
+        *first = true;
     }
+    for pat in p {
+        let mut next = vec![false; r.len() + 1];
+        if *pat == "**" {
+            // `**` matches zero or more components: next[j] = any ok[k] for k <= j.
+            let mut any = false;
+            for (j, n) in next.iter_mut().enumerate() {
+                any |= ok.get(j).copied().unwrap_or(false);
+                *n = any;
+            }
+        } else {
+            for (j, seg) in r.iter().enumerate() {
+                if ok.get(j).copied().unwrap_or(false) && wildcard(pat, seg) {
+                    if let Some(n) = next.get_mut(j + 1) {
+                        *n = true;
+                    }
+                }
+            }
+        }
+        ok = next;
+    }
+    ok.last().copied().unwrap_or(false)
 }
 
 /// `*` matches any run of characters within one component.

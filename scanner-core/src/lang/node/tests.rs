@@ -101,6 +101,11 @@ fn names_and_globs() {
         "packages/*",
         "srv/other/packages/a"
     ));
+    assert!(workspace_match("", "**/**/a/**", "x/a"));
+    assert!(!workspace_match("", "**/b", "x/a"));
+    let deep = "**/".repeat(31) + "z";
+    let path = "a/".repeat(200) + "y";
+    assert!(!workspace_match("", &deep, &path));
     assert!(wildcard("a*b*c", "axxbyyc") && !wildcard("a*b", "ab-") && wildcard("*", ""));
 }
 
