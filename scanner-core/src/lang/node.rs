@@ -31,7 +31,7 @@ pub(crate) mod walkfs;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use lock::{
-    parse as parse_lockfile, parse_package_lock, parse_pnpm_lock, parse_yarn_lock, LockEntry,
+    parse as parse_lockfile, parse_package_lock, parse_pnpm_lock, parse_yarn_lock, Lock, LockEntry,
     LockKind,
 };
 use serde_json::Value;
@@ -323,12 +323,33 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
         });
     }
 
+    // Lockfiles, read once: their entries, and the member directories they name.
+    let mut locks: Vec<(&str, Lock)> = Vec::new();
+    let mut member_dirs: BTreeSet<String> = BTreeSet::new();
+    for (path, kind) in lockfiles {
+        let Some(data) = read(fs, path, MAX_LOCKFILE, inv) else {
+            continue;
+        };
+        match lock::parse(kind, &data) {
+            Ok(l) => {
+                for w in &l.workspaces {
+                    if let Some(d) = join_dir(parent(path), w) {
+                        member_dirs.insert(d);
+                    }
+                }
+                locks.push((path, l));
+            }
+            Err(e) => diag(inv, path, &e),
+        }
+    }
+
     for (i, dir) in &projects {
-        let member = globs.iter().any(|(root, pats)| {
-            root != dir
-                && (root.is_empty() || dir.starts_with(root.as_str()))
-                && pats.iter().any(|p| workspace_match(root, p, dir))
-        });
+        let member = member_dirs.contains(dir)
+            || globs.iter().any(|(root, pats)| {
+                root != dir
+                    && (root.is_empty() || dir.starts_with(root.as_str()))
+                    && pats.iter().any(|p| workspace_match(root, p, dir))
+            });
         let key = if member {
             "stella:npm:workspace"
         } else {
@@ -349,17 +370,8 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
         }
     }
     let mut declared: Vec<Package> = Vec::new();
-    for (path, kind) in lockfiles {
-        let Some(data) = read(fs, path, MAX_LOCKFILE, inv) else {
-            continue;
-        };
-        let entries = match lock::parse(kind, &data) {
-            Ok(e) => e,
-            Err(e) => {
-                diag(inv, path, &e);
-                continue;
-            }
-        };
+    for (path, l) in locks {
+        let entries = l.entries;
         let abs = format!("/{path}");
         let dir = parent(path);
         let under = if dir.is_empty() {
@@ -408,6 +420,22 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
     }
     inv.packages.extend(pkgs);
     inv.packages.extend(declared);
+}
+
+/// `dir/rel` with `.` and `..` resolved (clamped at the root), root-relative; `None` when empty.
+fn join_dir(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    let base = if rel.starts_with('/') { "" } else { dir };
+    for c in base.split('/').chain(rel.split('/')) {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// True when project directory `dir` matches workspace glob `pat` of the project at `root`

@@ -42,30 +42,59 @@ pub struct LockEntry {
     pub license: Option<String>,
 }
 
+/// What one lockfile says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lock {
+    /// The packages it pins.
+    pub entries: Vec<LockEntry>,
+    /// Directories (relative to the lockfile's) of workspace members and linked local packages:
+    /// package-lock `packages` keys outside `node_modules` and `link` targets, v1 `file:` versions,
+    /// pnpm `importers`, berry `workspace:` resolutions.
+    pub workspaces: Vec<String>,
+}
+
 /// Entries read from one lockfile before the rest is ignored.
 const MAX_ENTRIES: usize = 200_000;
 
 /// Parses a lockfile of `kind`. `Err` only when the file is not that format at all.
-pub fn parse(kind: LockKind, data: &[u8]) -> Result<Vec<LockEntry>, String> {
+pub fn parse(kind: LockKind, data: &[u8]) -> Result<Lock, String> {
     match kind {
-        LockKind::Npm => parse_package_lock(data),
-        LockKind::Yarn => Ok(parse_yarn_lock(data)),
-        LockKind::Pnpm => Ok(parse_pnpm_lock(data)),
+        LockKind::Npm => package_lock(data),
+        LockKind::Yarn => Ok(yarn_lock(data)),
+        LockKind::Pnpm => Ok(pnpm_lock(data)),
     }
 }
 
 /// `package-lock.json`: v2/v3 `packages` (keyed by install path), else v1's nested `dependencies`.
 pub fn parse_package_lock(data: &[u8]) -> Result<Vec<LockEntry>, String> {
+    package_lock(data).map(|l| l.entries)
+}
+
+fn push_dir(dirs: &mut Vec<String>, d: &str) {
+    let d = d.trim_start_matches("./").trim_end_matches('/');
+    if !d.is_empty() && d != "." && dirs.len() < MAX_ENTRIES && !dirs.iter().any(|x| x == d) {
+        dirs.push(d.to_owned());
+    }
+}
+
+fn package_lock(data: &[u8]) -> Result<Lock, String> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
     let obj = v.as_object().ok_or("not a JSON object")?;
     let mut out = Vec::new();
+    let mut dirs = Vec::new();
     if let Some(pkgs) = obj.get("packages").and_then(Value::as_object) {
         for (key, p) in pkgs {
             if key.is_empty() || out.len() >= MAX_ENTRIES {
                 continue;
             }
             if p.get("link").and_then(Value::as_bool) == Some(true) {
+                if let Some(target) = p.get("resolved").and_then(Value::as_str) {
+                    push_dir(&mut dirs, target);
+                }
                 continue;
+            }
+            if !key.starts_with("node_modules/") && !key.contains("/node_modules/") {
+                push_dir(&mut dirs, key);
             }
             let name = p
                 .get("name")
@@ -92,16 +121,26 @@ pub fn parse_package_lock(data: &[u8]) -> Result<Vec<LockEntry>, String> {
                 license: p.get("license").and_then(Value::as_str).map(str::to_owned),
             });
         }
-        return Ok(out);
+        return Ok(Lock {
+            entries: out,
+            workspaces: dirs,
+        });
     }
     if let Some(deps) = obj.get("dependencies").and_then(Value::as_object) {
-        v1_walk(deps, &mut out);
-        return Ok(out);
+        v1_walk(deps, &mut out, &mut dirs);
+        return Ok(Lock {
+            entries: out,
+            workspaces: dirs,
+        });
     }
     Err("neither `packages` nor `dependencies`".into())
 }
 
-fn v1_walk(deps: &serde_json::Map<String, Value>, out: &mut Vec<LockEntry>) {
+fn v1_walk(
+    deps: &serde_json::Map<String, Value>,
+    out: &mut Vec<LockEntry>,
+    dirs: &mut Vec<String>,
+) {
     for (name, d) in deps {
         if out.len() >= MAX_ENTRIES {
             return;
@@ -109,6 +148,9 @@ fn v1_walk(deps: &serde_json::Map<String, Value>, out: &mut Vec<LockEntry>) {
         let Some(version) = d.get("version").and_then(Value::as_str) else {
             continue;
         };
+        if let Some(local) = version.strip_prefix("file:") {
+            push_dir(dirs, local);
+        }
         // `file:`, `git+…`, `link:` versions are not registry packages; aliases are `npm:name@ver`.
         let (name, version) = match version.strip_prefix("npm:") {
             Some(alias) => match split_name_version(alias) {
@@ -131,7 +173,7 @@ fn v1_walk(deps: &serde_json::Map<String, Value>, out: &mut Vec<LockEntry>) {
             });
         }
         if let Some(nested) = d.get("dependencies").and_then(Value::as_object) {
-            v1_walk(nested, out);
+            v1_walk(nested, out, dirs);
         }
     }
 }
@@ -211,11 +253,24 @@ fn key_value(line: &str) -> Option<(&str, &str)> {
 /// `yarn.lock`, classic (`# yarn lockfile v1`) or berry (`__metadata:`), read as blocks: a top-level
 /// `specifier[, specifier]:` line, then indented fields.
 pub fn parse_yarn_lock(data: &[u8]) -> Vec<LockEntry> {
+    yarn_lock(data).entries
+}
+
+fn yarn_lock(data: &[u8]) -> Lock {
     let text = String::from_utf8_lossy(data);
     let mut out = Vec::new();
+    let mut dirs = Vec::new();
     let mut cur: Option<YarnBlock> = None;
-    let flush = |cur: &mut Option<YarnBlock>, out: &mut Vec<LockEntry>| {
+    let mut flush = |cur: &mut Option<YarnBlock>, out: &mut Vec<LockEntry>| {
         if let Some(mut b) = cur.take() {
+            if let Some((_, ws)) = b
+                .resolution
+                .as_deref()
+                .and_then(split_name_range)
+                .and_then(|(n, r)| Some((n, r.strip_prefix("workspace:")?)))
+            {
+                push_dir(&mut dirs, ws);
+            }
             if let Some(name) = yarn_name(&b.spec, b.resolution.as_deref()) {
                 b.entry.name = name;
                 let v = &b.entry.version;
@@ -265,7 +320,10 @@ pub fn parse_yarn_lock(data: &[u8]) -> Vec<LockEntry> {
         }
     }
     flush(&mut cur, &mut out);
-    out
+    Lock {
+        entries: out,
+        workspaces: dirs,
+    }
 }
 
 #[derive(Default)]
@@ -302,6 +360,11 @@ fn yarn_name(spec: &str, resolution: Option<&str>) -> Option<String> {
 /// `pnpm-lock.yaml` v5 (`/name/1.0.0_peer`), v6 (`/name@1.0.0(peer)`), v9 (`name@1.0.0` under
 /// `packages:`, dependencies under `snapshots:`).
 pub fn parse_pnpm_lock(data: &[u8]) -> Vec<LockEntry> {
+    pnpm_lock(data).entries
+}
+
+fn pnpm_lock(data: &[u8]) -> Lock {
+    let mut dirs = Vec::new();
     let text = String::from_utf8_lossy(data);
     let mut v5 = false;
     let mut section = "";
@@ -337,8 +400,15 @@ pub fn parse_pnpm_lock(data: &[u8]) -> Vec<LockEntry> {
                 }
                 section = match k {
                     "packages" => "packages",
+                    "importers" => "importers",
                     _ => "",
                 };
+            }
+            continue;
+        }
+        if section == "importers" {
+            if let Some((key, _)) = key_value(line).filter(|_| ind == 2) {
+                push_dir(&mut dirs, key);
             }
             continue;
         }
@@ -370,7 +440,10 @@ pub fn parse_pnpm_lock(data: &[u8]) -> Vec<LockEntry> {
         }
     }
     flush(&mut cur, &mut out, v5);
-    out
+    Lock {
+        entries: out,
+        workspaces: dirs,
+    }
 }
 
 /// Name and version from a pnpm `packages:` key.
@@ -464,6 +537,9 @@ mod tests {
         assert_eq!(nv(&e), ["@types/node@22.9.0", "ms@2.1.3", "real@1.0.0"]);
         assert_eq!(e[0].depends, ["undici-types"]);
         let berry = "__metadata:\n  version: 6\n  cacheKey: 8\n\n\"@types/node@npm:22.9.0\":\n  version: 22.9.0\n  resolution: \"@types/node@npm:22.9.0\"\n  dependencies:\n    undici-types: \"npm:~6.19.8\"\n  languageName: node\n  linkType: hard\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n\n\"ms@npm:^2.1.3, ms@npm:2.1.3\":\n  version: 2.1.3\n  resolution: \"ms@npm:2.1.3\"\n";
+        assert_eq!(yarn_lock(berry.as_bytes()).workspaces, Vec::<String>::new());
+        let ws = "\"w@workspace:packages/w\":\n  version: 0.0.0-use.local\n  resolution: \"w@workspace:packages/w\"\n";
+        assert_eq!(yarn_lock(ws.as_bytes()).workspaces, ["packages/w"]);
         let e = parse_yarn_lock(berry.as_bytes());
         assert_eq!(nv(&e), ["@types/node@22.9.0", "ms@2.1.3"]);
         assert_eq!(e[0].depends, ["undici-types"]);
@@ -480,6 +556,7 @@ mod tests {
         assert_eq!(nv(&e), ["a@1.0.0", "b@2.0.0", "@s/y@3.0.0"]);
         assert!(e[1].dev);
         assert_eq!(e[0].depends, ["b"]);
+        assert_eq!(package_lock(v1).unwrap().workspaces, ["packages/w"]);
         assert!(parse_package_lock(b"[]").is_err());
         assert!(parse_package_lock(b"{}").is_err());
         assert!(parse_package_lock(b"{\"packages\":").is_err());
@@ -499,5 +576,6 @@ mod tests {
         assert_eq!(nv(&e), ["a@1.0.0", "@s/b@2.0.0", "real@3.0.0", "ws@0.1.0"]);
         assert_eq!(e[0].license.as_deref(), Some("MIT"));
         assert!(e[1].dev);
+        assert_eq!(package_lock(v3).unwrap().workspaces, ["packages/ws"]);
     }
 }

@@ -463,3 +463,38 @@ fn real_fixture_lockfiles_declared_only() {
     assert_eq!(deps("/srv/pnpm5/pnpm-lock.yaml", "debug"), ["ms"]);
     assert_eq!(deps("/srv/berry/yarn.lock", "node"), ["undici-types"]);
 }
+
+/// A pnpm workspace member (named by `importers`, no `workspaces` field) and an npm `file:` link are
+/// workspace members, not application roots.
+#[test]
+fn lockfile_named_members_are_workspaces() {
+    let mut fs = MemFs::new();
+    fs.insert("w/package.json", r#"{"name":"top","version":"1.0.0"}"#)
+        .insert("w/packages/a/package.json", r#"{"name":"a","version":"0.1.0"}"#)
+        .insert(
+            "w/pnpm-lock.yaml",
+            "lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      a:\n        specifier: workspace:*\n        version: link:packages/a\n  packages/a: {}\n",
+        )
+        .insert("n/package.json", r#"{"name":"app","version":"1.0.0"}"#)
+        .insert("libs/l/package.json", r#"{"name":"l","version":"2.0.0"}"#)
+        .insert(
+            "n/package-lock.json",
+            r#"{"lockfileVersion":3,"packages":{"node_modules/l":{"resolved":"../libs/l","link":true}}}"#,
+        );
+    let mut inv = Inventory::default();
+    analyze(&fs, &mut inv);
+    let got: Vec<String> = inv
+        .packages
+        .iter()
+        .map(|p| format!("{} {:?}", line(p), p.properties.keys().collect::<Vec<_>>()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "l@2.0.0 /libs/l/package.json [\"stella:npm:workspace\"]",
+            "app@1.0.0 /n/package.json [\"stella:npm:root\"]",
+            "top@1.0.0 /w/package.json [\"stella:npm:root\"]",
+            "a@0.1.0 /w/packages/a/package.json [\"stella:npm:workspace\"]",
+        ]
+    );
+}
