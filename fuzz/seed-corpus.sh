@@ -68,3 +68,19 @@ mkdir -p corpus/shell_parser
 for f in ../scanner-core/tests/fixtures/entrytrace/scripts/*/*.sh; do
   cp "$f" "corpus/shell_parser/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
+# node_metadata / python_metadata: package.json, lockfiles and dist-info files of the nodepy fixture
+# (scanner-core/tests/fixtures/nodepy/build.sh), when it is built.
+nodepy=${STELLA_FIXTURES:-../target/fixtures}/nodepy
+if [[ -d $nodepy ]]; then
+  mkdir -p corpus/node_metadata corpus/python_metadata
+  i=0
+  for f in "$nodepy"/npm/srv/app/package{,-lock}.json "$nodepy"/package-lock.v1.json \
+    "$nodepy"/pnpm/srv/app/pnpm-lock.yaml "$nodepy"/yarn/srv/app/yarn.lock \
+    "$nodepy"/npm/srv/app/node_modules/{express,utils-merge,@types/node}/package.json; do
+    [[ -f $f ]] && cp "$f" "corpus/node_metadata/seed$((i++))"
+  done
+  for f in "$nodepy"/python/usr/local/lib/python3.11/site-packages/*.dist-info/{METADATA,RECORD,entry_points.txt} \
+    "$nodepy"/python/usr/local/lib/python3.11/site-packages/*.egg-info; do
+    [[ -f $f ]] && cp "$f" "corpus/python_metadata/seed$((i++))"
+  done
+fi
