@@ -78,7 +78,8 @@ impl Extractor for Standard {
                 java::analyze_archive(path, bytes, &java::Limits::default());
             facts.packages = packages;
             facts.diagnostics = diagnostics;
-        } else if bytes.starts_with(b"#!") || (sourced_script(path) && !native::looks_native(bytes)) {
+        } else if bytes.starts_with(b"#!") || (sourced_script(path) && !native::looks_native(bytes))
+        {
             facts.script = Some(Arc::from(bytes));
         } else if native::looks_native(bytes) {
             extract_native(path, bytes, &mut facts);
