@@ -223,7 +223,16 @@ pub fn scan_layers(
         .extend(overlay.diagnostics().iter().cloned());
     for pkg in &mut inventory.packages {
         let id = identity_of(pkg);
-        if let Some(index) = per_layer.iter().position(|ids| ids.contains(&id)) {
+        // A package only the merged view knows (e.g. a lockfile entry whose installed copy a later
+        // layer deleted) belongs to the layer that last wrote the file it was read from.
+        let last_writer = || {
+            let outer = pkg.found_in.split("!/").next().unwrap_or(&pkg.found_in);
+            overlay
+                .node(outer.trim_start_matches('/'))
+                .map(|n| n.layer_index)
+        };
+        let found = per_layer.iter().position(|ids| ids.contains(&id));
+        if let Some(index) = found.or_else(last_writer) {
             if let Some(info) = infos.get(index) {
                 pkg.layer = Some(LayerRef {
                     index,

@@ -10,6 +10,7 @@
 )]
 
 mod analyzers;
+mod lang;
 mod layers;
 mod rpm;
 mod sbom;

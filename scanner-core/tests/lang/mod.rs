@@ -1,0 +1,147 @@
+//! The language and binary analyzers through the whole pipeline: real-toolchain fixtures (built by
+//! scanner-core/tests/fixtures/*/build.sh) laid out as image layers, scanned with `scan_layers` and as a
+//! rootfs with `DirFs`. Proves the content extractors' facts travel with their paths through the
+//! overlay (a later whiteout removes them), that language packages get layer attribution, and that
+//! native files nobody owns become `bin:` components keyed by the SHA-256 the scan re-reads.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use scanner_core::dirfs::DirFs;
+use scanner_core::layer::Limits;
+use scanner_core::model::{Digest, Package, PackageKind};
+use scanner_core::scan::{scan_dir, scan_layers, LayerInput, ScanOptions};
+
+fn fixtures(name: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("STELLA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures"));
+    let dir = root.join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "fixture {} missing: run scanner-core/tests/fixtures/{name}/build.sh",
+        dir.display()
+    );
+    eprintln!("skipped: build scanner-core/tests/fixtures/{name}/build.sh first");
+    None
+}
+
+/// A tar layer holding `files` (image path, host path) plus whiteouts.
+fn layer(files: &[(&str, &Path)], whiteouts: &[&str]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, host) in files {
+        let bytes = std::fs::read(host).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o755);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, path, bytes.as_slice()).unwrap();
+    }
+    for w in whiteouts {
+        let (dir, base) = w.rsplit_once('/').unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{dir}/.wh.{base}"), &[][..])
+            .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn input(bytes: Vec<u8>) -> LayerInput<'static> {
+    let bytes = std::sync::Arc::new(bytes);
+    LayerInput {
+        expected_digest: None,
+        expected_diff_id: None,
+        media_type: None,
+        size: None,
+        created_by: None,
+        open: Box::new(move || {
+            Ok(Box::new(std::io::Cursor::new(bytes.as_ref().clone())) as Box<dyn Read + Send>)
+        }),
+    }
+}
+
+fn of_kind(packages: &[Package], kind: PackageKind) -> Vec<&Package> {
+    packages.iter().filter(|p| p.kind == Some(kind)).collect()
+}
+
+#[test]
+fn facts_follow_paths_through_layers_and_whiteouts() {
+    let (Some(java), Some(gobin)) = (fixtures("java"), fixtures("gobin")) else {
+        return;
+    };
+    let jar = java.join("rootfs/app/demo-0.0.1-SNAPSHOT.jar");
+    let war = java.join("rootfs/srv/webapp-1.0.war");
+    let go = gobin.join("rootfs/go/hello");
+    let rust = gobin.join("rootfs/rust/hello-auditable");
+    let l0 = layer(&[("app/demo.jar", &jar), ("srv/webapp.war", &war)], &[]);
+    let l1 = layer(
+        &[("usr/local/bin/hello", &go), ("usr/local/bin/rusty", &rust)],
+        &["srv/webapp.war"],
+    );
+    let scanned =
+        scan_layers(&[input(l0), input(l1)], &ScanOptions::default(), &|_, _| {}).unwrap();
+    let inv = &scanned.inventory;
+    let maven = of_kind(&inv.packages, PackageKind::Maven);
+    assert!(!maven.is_empty());
+    assert!(
+        maven
+            .iter()
+            .all(|p| p.found_in.starts_with("/app/demo.jar")),
+        "the deleted war left packages behind: {:?}",
+        maven.iter().map(|p| &p.found_in).collect::<Vec<_>>()
+    );
+    assert!(maven
+        .iter()
+        .all(|p| p.layer.as_ref().map(|l| l.index) == Some(0)));
+    let golang = of_kind(&inv.packages, PackageKind::Golang);
+    assert!(golang
+        .iter()
+        .any(|p| p.name == "github.com/google/uuid" && p.version == "v1.3.0"));
+    assert!(golang.iter().all(|p| p.found_in == "/usr/local/bin/hello"));
+    assert!(golang
+        .iter()
+        .all(|p| p.layer.as_ref().map(|l| l.index) == Some(1)));
+    let cargo = of_kind(&inv.packages, PackageKind::Cargo);
+    assert!(cargo.iter().any(|p| p.name == "itoa"), "{cargo:?}");
+    // Both binaries are owned by the packages read from them: no bin: component.
+    assert!(of_kind(&inv.packages, PackageKind::Binary).is_empty());
+    assert_eq!(inv.natives.len(), 2, "{:?}", inv.natives);
+}
+
+#[test]
+fn native_files_nobody_owns_are_bin_components_with_their_sha256() {
+    let (Some(native), Some(gobin)) = (fixtures("native"), fixtures("gobin")) else {
+        return;
+    };
+    let inv = scan_dir(&DirFs::new(native.join("rootfs"), Limits::default()));
+    let bins = of_kind(&inv.packages, PackageKind::Binary);
+    let app = bins
+        .iter()
+        .find(|p| p.found_in == "/opt/app/bin/app")
+        .expect("app reported");
+    let bytes = std::fs::read(native.join("rootfs/opt/app/bin/app")).unwrap();
+    assert_eq!(app.checksums[0].algorithm, "SHA-256");
+    assert_eq!(app.checksums[0].value, Digest::sha256_of(&bytes).hex());
+    assert_eq!(app.properties["stella:native:format"], "elf");
+    assert!(app.properties["stella:native:needed"].contains("libfoo.so.1"));
+    // Every ELF file of the mini rootfs is there: no dpkg database owns any of them.
+    assert_eq!(bins.len(), inv.natives.len());
+
+    let inv = scan_dir(&DirFs::new(gobin.join("rootfs/rust"), Limits::default()));
+    let plain = of_kind(&inv.packages, PackageKind::Binary)
+        .into_iter()
+        .find(|p| p.found_in == "/hello-plain")
+        .expect("unaudited Rust binary reported");
+    assert_eq!(plain.properties["stella:native:rust"], "true");
+    assert!(of_kind(&inv.packages, PackageKind::Cargo)
+        .iter()
+        .all(|p| p.found_in != "/hello-plain"));
+}
