@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
+mod gzip;
+
 use crate::facts::{Extractor, Facts, NoFacts, HEAD_LEN};
 use crate::model::{hex, Diagnostic, Digest};
 
@@ -201,10 +203,79 @@ fn detect(head: &[u8]) -> Result<Compression, LayerError> {
 
 /// A reader that hashes and counts what passes through it, stops past `limit` bytes, and remembers
 /// whether the inner reader failed (so errors can be attributed to the right layer of the stack).
+/// SHA-256 computed on this thread, or on a thread of its own fed 1 MiB chunks, so that hashing a
+/// decompressed stream does not add to the decompressing thread's time.
+enum Hasher {
+    Inline(Sha256),
+    Threaded {
+        buf: Vec<u8>,
+        tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+        done: Option<std::thread::JoinHandle<Sha256>>,
+    },
+}
+
+const HASH_CHUNK: usize = 1 << 20;
+
+impl Hasher {
+    fn threaded() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let spawned = std::thread::Builder::new()
+            .name("layer-hash".into())
+            .spawn(move || {
+                let mut h = Sha256::new();
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                h
+            });
+        match spawned {
+            Ok(done) => Hasher::Threaded {
+                buf: Vec::with_capacity(HASH_CHUNK),
+                tx: Some(tx),
+                done: Some(done),
+            },
+            Err(_) => Hasher::Inline(Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Inline(h) => h.update(data),
+            Hasher::Threaded { buf, tx, .. } => {
+                buf.extend_from_slice(data);
+                if buf.len() >= HASH_CHUNK {
+                    let full = std::mem::replace(buf, Vec::with_capacity(HASH_CHUNK));
+                    if let Some(t) = tx {
+                        // The hashing thread only stops when the sender is dropped.
+                        let _ = t.send(full);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finalize(self) -> Option<[u8; 32]> {
+        let h = match self {
+            Hasher::Inline(h) => h,
+            Hasher::Threaded {
+                buf,
+                mut tx,
+                mut done,
+            } => {
+                if let Some(t) = tx.take() {
+                    let _ = t.send(buf);
+                }
+                done.take()?.join().ok()?
+            }
+        };
+        Some(h.finalize().into())
+    }
+}
+
 struct Hashing<R> {
     inner: R,
     /// `None` when another `Hashing` already sees the same bytes (an uncompressed layer).
-    hasher: Option<Sha256>,
+    hasher: Option<Hasher>,
     count: u64,
     limit: u64,
     exceeded: bool,
@@ -215,7 +286,7 @@ impl<R: Read> Hashing<R> {
     fn new(inner: R, limit: u64, hash: bool) -> Self {
         Hashing {
             inner,
-            hasher: hash.then(Sha256::new),
+            hasher: hash.then(|| Hasher::Inline(Sha256::new())),
             count: 0,
             limit,
             exceeded: false,
@@ -223,9 +294,18 @@ impl<R: Read> Hashing<R> {
         }
     }
 
+    /// Like [`Hashing::new`], hashing on a thread of its own.
+    fn threaded(inner: R, limit: u64) -> Self {
+        Hashing {
+            hasher: Some(Hasher::threaded()),
+            ..Hashing::new(inner, limit, false)
+        }
+    }
+
     fn digest(self) -> Option<Digest> {
         self.hasher
-            .map(|h| Digest(format!("sha256:{}", hex(&h.finalize()))))
+            .and_then(Hasher::finalize)
+            .map(|h| Digest(format!("sha256:{}", hex(&h))))
     }
 }
 
@@ -307,7 +387,10 @@ pub fn read_layer_with<R: Read>(
         let chained = head.chain(&mut raw);
         let decoder: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(chained),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+            Compression::Gzip => Box::new(gzip::Gzip::new(BufReader::with_capacity(
+                256 * 1024,
+                chained,
+            ))),
             Compression::Zstd => {
                 Box::new(zstd::stream::read::Decoder::new(chained).map_err(|e| {
                     LayerError::Decompress {
@@ -319,11 +402,11 @@ pub fn read_layer_with<R: Read>(
             }
         };
         // An uncompressed layer is its own tar: hash it once, as the blob.
-        let mut tar = Hashing::new(
-            decoder,
-            limits.max_layer_bytes,
-            compression != Compression::None,
-        );
+        let mut tar = if compression == Compression::None {
+            Hashing::new(decoder, limits.max_layer_bytes, false)
+        } else {
+            Hashing::threaded(decoder, limits.max_layer_bytes)
+        };
         let parsed = {
             let mut buffered = BufReader::with_capacity(256 * 1024, &mut tar);
             let mut parser = Parser {

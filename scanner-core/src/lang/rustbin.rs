@@ -260,18 +260,12 @@ fn looks_like_rust(obj: &Object<'_>, bytes: &[u8]) -> bool {
 /// True when `bytes` holds `/rustc/` followed by a 40-hex-digit commit and a path separator.
 fn has_rustc_path(bytes: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"/rustc/";
-    let mut rest = bytes;
-    while let Some(i) = rest.windows(NEEDLE.len()).position(|w| w == NEEDLE) {
-        let after = rest.get(i + NEEDLE.len()..).unwrap_or_default();
-        let hash_ok = after.len() > 40
+    memchr::memmem::find_iter(bytes, NEEDLE).any(|i| {
+        let after = bytes.get(i + NEEDLE.len()..).unwrap_or_default();
+        after.len() > 40
             && after.iter().take(40).all(u8::is_ascii_hexdigit)
-            && matches!(after.get(40), Some(b'/') | Some(b'\\'));
-        if hash_ok {
-            return true;
-        }
-        rest = rest.get(i + 1..).unwrap_or_default();
-    }
-    false
+            && matches!(after.get(40), Some(b'/') | Some(b'\\'))
+    })
 }
 
 #[cfg(test)]
