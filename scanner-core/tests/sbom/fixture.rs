@@ -377,3 +377,112 @@ pub fn hostile() -> ScanReport {
         },
     }
 }
+
+/// A report with language packages, ownership, a `bin:` component and a traced entrypoint: the shapes
+/// the language analyzers and the usage view add to every format.
+pub fn language_report() -> ScanReport {
+    let mut base = report();
+    let guava_deb = Package {
+        files: files(&["/usr/share/java/guava.jar"]),
+        used_by_entrypoint: false,
+        ..deb("libguava-java", "31.1-1")
+    };
+    let nodejs = Package {
+        files: files(&["/usr/bin/node"]),
+        used_by_entrypoint: true,
+        ..deb("nodejs", "18.19.0+dfsg-6~deb12u2")
+    };
+    let mut props = std::collections::BTreeMap::new();
+    props.insert(
+        "stella:java:identity".to_owned(),
+        "pom.properties".to_owned(),
+    );
+    let guava = Package {
+        kind: Some(PackageKind::Maven),
+        namespace: Some("com.google.guava".into()),
+        name: "guava".into(),
+        version: "31.1-jre".into(),
+        checksums: vec![Checksum {
+            algorithm: "SHA-1".into(),
+            value: "60458f877d055d0c9114d9e1a2efb737b4bc282c".into(),
+        }],
+        found_in: "/usr/share/java/guava.jar".into(),
+        owner: Some("deb/libguava-java@31.1-1".into()),
+        properties: props,
+        layer: Some(layer(1)),
+        ..Package::default()
+    };
+    let express = Package {
+        kind: Some(PackageKind::Npm),
+        name: "express".into(),
+        version: "4.21.1".into(),
+        licenses: strings(&["MIT"]),
+        depends: strings(&["@types/node"]),
+        found_in: "/srv/app/node_modules/express/package.json".into(),
+        used_by_entrypoint: true,
+        layer: Some(layer(2)),
+        ..Package::default()
+    };
+    let types_node = Package {
+        kind: Some(PackageKind::Npm),
+        namespace: Some("@types".into()),
+        name: "node".into(),
+        version: "22.9.0".into(),
+        found_in: "/srv/app/node_modules/@types/node/package.json".into(),
+        used_by_entrypoint: true,
+        layer: Some(layer(2)),
+        ..Package::default()
+    };
+    let pyyaml = Package {
+        kind: Some(PackageKind::Pypi),
+        name: "pyyaml".into(),
+        version: "6.0.2".into(),
+        licenses: strings(&["MIT"]),
+        found_in: "/usr/local/lib/python3.11/dist-packages/PyYAML-6.0.2.dist-info/METADATA".into(),
+        layer: Some(layer(2)),
+        ..Package::default()
+    };
+    let mut go_props = std::collections::BTreeMap::new();
+    go_props.insert("stella:go:version".to_owned(), "go1.19.8".to_owned());
+    go_props.insert("stella:go:h1".to_owned(), "h1:abc=".to_owned());
+    let uuid = Package {
+        kind: Some(PackageKind::Golang),
+        name: "github.com/google/uuid".into(),
+        version: "v1.3.0".into(),
+        found_in: "/usr/local/bin/hello".into(),
+        properties: go_props,
+        layer: Some(layer(2)),
+        ..Package::default()
+    };
+    let mut bin_props = std::collections::BTreeMap::new();
+    bin_props.insert("stella:native:format".to_owned(), "elf".to_owned());
+    bin_props.insert("stella:native:needed".to_owned(), "libc.so.6".to_owned());
+    let addon = Package {
+        kind: Some(PackageKind::Binary),
+        name: "addon.so".into(),
+        checksums: vec![Checksum {
+            algorithm: "SHA-256".into(),
+            value: digest("addon").hex().to_owned(),
+        }],
+        found_in: "/opt/addon.so".into(),
+        properties: bin_props,
+        layer: Some(layer(2)),
+        ..Package::default()
+    };
+    base.inventory.packages.extend([
+        guava_deb, nodejs, guava, express, types_node, pyyaml, uuid, addon,
+    ]);
+    base.inventory.usage = Some(Usage {
+        chain: vec![UsageStep {
+            file: "<image config>".into(),
+            line: 0,
+            command: "/usr/bin/node /srv/app/index.js".into(),
+        }],
+        terminals: vec!["/usr/bin/node".into()],
+        libraries: vec!["/usr/lib/x86_64-linux-gnu/libc.so.6".into()],
+        unresolved: Vec::new(),
+        notes: Vec::new(),
+    });
+    base.inventory.normalize();
+    base
+}

@@ -113,3 +113,16 @@ fn content_derived_ids_change_with_content() {
     later.created += 1;
     assert_ne!(serial(&report), serial(&later));
 }
+
+#[test]
+fn language_documents() {
+    let report = fixture::language_report();
+    let cdx = text(to_cyclonedx_json(&report));
+    let spdx = text(to_spdx_json(&report));
+    let json = text(to_json(&report));
+    settings().bind(|| {
+        insta::assert_snapshot!("language.cdx.json", cdx);
+        insta::assert_snapshot!("language.spdx.json", spdx);
+        insta::assert_snapshot!("language.report.json", json);
+    });
+}

@@ -75,6 +75,11 @@ fn image_documents_validate() {
 }
 
 #[test]
+fn language_documents_validate() {
+    validate_report("language", &fixture::language_report());
+}
+
+#[test]
 fn empty_directory_documents_validate() {
     validate_report("directory", &fixture::empty_directory());
 }
