@@ -41,7 +41,11 @@ pub fn to_table(report: &ScanReport) -> String {
     for e in &catalog.entries {
         let p = e.package;
         rows.push([
-            p.name.clone(),
+            match (&p.namespace, p.kind) {
+                (Some(ns), Some(crate::model::PackageKind::Npm)) => format!("{ns}/{}", p.name),
+                (Some(ns), _) => format!("{ns}:{}", p.name),
+                (None, _) => p.name.clone(),
+            },
             p.version.clone(),
             p.kind.map_or("", |k| k.purl_type()).to_owned(),
             p.arch.clone().unwrap_or_default(),
