@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         max_wanted_total: 4 << 20,
         max_path_len: 4096,
         max_symlink_hops: 40,
+        max_extract_file: 1 << 20,
     };
     let wants = |p: &str| p.starts_with("etc/") || p.starts_with("var/lib/");
     let Ok(changes) = read_layer(data, &wants, &limits) else {

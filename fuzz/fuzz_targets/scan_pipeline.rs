@@ -27,8 +27,16 @@ fuzz_target!(|data: &[u8]| {
             max_wanted_total: 8 << 20,
             max_path_len: 4096,
             max_symlink_hops: 40,
+            max_extract_file: 1 << 20,
         },
         threads: 1,
+        // EntryTrace and the usage view run on whatever the layer holds.
+        entrypoint: Some(scanner_core::entrytrace::ImageConfig {
+            entrypoint: vec!["/entrypoint.sh".into()],
+            cmd: vec!["app".into(), "--flag".into()],
+            working_dir: Some("/srv".into()),
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+        }),
     };
     let Ok(scanned) = scan_layers(&[layer], &opts, &|_, _| {}) else {
         return;
