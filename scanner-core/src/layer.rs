@@ -724,20 +724,7 @@ impl<R: Read> Parser<'_, R> {
 
     /// Reads `size` bytes of data plus the padding to the next block.
     fn read_data(&mut self, size: u64, inside: &dyn Fn() -> String) -> Result<Vec<u8>, Failure> {
-        let mut v = Vec::with_capacity(usize::try_from(size.min(MAX_PREALLOC)).unwrap_or(0));
-        let got = self
-            .r
-            .by_ref()
-            .take(size)
-            .read_to_end(&mut v)
-            .map_err(Failure::Io)? as u64;
-        self.offset += got;
-        if got < size {
-            return Err(Failure::Truncated {
-                offset: self.offset,
-                inside: inside(),
-            });
-        }
+        let v = self.read_raw(size, inside)?;
         let pad = padded(size).unwrap_or(size) - size;
         self.skip(pad, inside)?;
         Ok(v)

@@ -56,6 +56,40 @@ pub fn analyze(fs: &dyn FsView, inv: &mut Inventory) {
     }
 }
 
+/// Reads a metadata file of at most `limit` bytes; a larger or unreadable one becomes a diagnostic.
+pub(crate) fn read_capped(
+    fs: &dyn FsView,
+    path: &str,
+    limit: usize,
+    inv: &mut Inventory,
+) -> Option<Vec<u8>> {
+    match fs.read(path) {
+        Ok(Some(d)) if d.len() > limit => {
+            diag(
+                inv,
+                path,
+                &format!("{} bytes, over the {limit}-byte limit", d.len()),
+            );
+            None
+        }
+        Ok(Some(d)) => Some(d.into_owned()),
+        Ok(None) => None,
+        Err(e) => {
+            diag(inv, path, &e.to_string());
+            None
+        }
+    }
+}
+
+/// A diagnostic for the root-relative `path`.
+pub(crate) fn diag(inv: &mut Inventory, path: &str, message: &str) {
+    inv.diagnostics.push(Diagnostic {
+        layer: None,
+        path: format!("/{path}"),
+        message: message.to_owned(),
+    });
+}
+
 /// Largest `#!` script kept for EntryTrace.
 const MAX_SCRIPT: u64 = 1 << 20;
 

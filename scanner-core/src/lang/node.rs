@@ -28,6 +28,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod walkfs;
 
+use super::{diag, read_capped as read};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use lock::{
@@ -37,7 +38,7 @@ pub use lock::{
 use serde_json::Value;
 
 use crate::fs::FsView;
-use crate::model::{Diagnostic, Inventory, Package, PackageKind};
+use crate::model::{Inventory, Package, PackageKind};
 
 /// Largest `package.json` read.
 pub const MAX_MANIFEST: usize = 16 << 20;
@@ -511,31 +512,4 @@ fn wildcard(pat: &str, s: &str) -> bool {
         }
     }
     rest.len() >= last.len() && rest.ends_with(last)
-}
-
-fn read(fs: &dyn FsView, path: &str, limit: usize, inv: &mut Inventory) -> Option<Vec<u8>> {
-    match fs.read(path) {
-        Ok(Some(d)) if d.len() > limit => {
-            diag(
-                inv,
-                path,
-                &format!("{} bytes, over the {limit}-byte limit", d.len()),
-            );
-            None
-        }
-        Ok(Some(d)) => Some(d.into_owned()),
-        Ok(None) => None,
-        Err(e) => {
-            diag(inv, path, &e.to_string());
-            None
-        }
-    }
-}
-
-fn diag(inv: &mut Inventory, path: &str, message: &str) {
-    inv.diagnostics.push(Diagnostic {
-        layer: None,
-        path: format!("/{path}"),
-        message: message.to_owned(),
-    });
 }

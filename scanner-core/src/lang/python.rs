@@ -21,8 +21,9 @@ pub use metadata::{
     MAX_LICENSE_NAME,
 };
 
+use super::diag;
 use crate::fs::FsView;
-use crate::model::{Diagnostic, Inventory, OwnedFile, Package, PackageKind};
+use crate::model::{Inventory, OwnedFile, Package, PackageKind};
 use crate::sbom::purl::pep503;
 
 /// Largest metadata file read (METADATA with a long description, RECORD of a big wheel).
@@ -139,30 +140,7 @@ fn package(meta: &CoreMetadata, path: &str) -> Package {
 }
 
 fn read(fs: &dyn FsView, path: &str, inv: &mut Inventory) -> Option<Vec<u8>> {
-    match fs.read(path) {
-        Ok(Some(d)) if d.len() > MAX_FILE => {
-            diag(
-                inv,
-                path,
-                &format!("{} bytes, over the {MAX_FILE}-byte limit", d.len()),
-            );
-            None
-        }
-        Ok(Some(d)) => Some(d.into_owned()),
-        Ok(None) => None,
-        Err(e) => {
-            diag(inv, path, &e.to_string());
-            None
-        }
-    }
-}
-
-fn diag(inv: &mut Inventory, path: &str, message: &str) {
-    inv.diagnostics.push(Diagnostic {
-        layer: None,
-        path: format!("/{path}"),
-        message: message.to_owned(),
-    });
+    super::read_capped(fs, path, MAX_FILE, inv)
 }
 
 fn parent(dir: &str) -> &str {
