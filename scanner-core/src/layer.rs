@@ -207,11 +207,33 @@ fn detect(head: &[u8]) -> Result<Compression, LayerError> {
 /// decompressed stream does not add to the decompressing thread's time.
 enum Hasher {
     Inline(Sha256),
-    Threaded {
-        buf: Vec<u8>,
-        tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-        done: Option<std::thread::JoinHandle<Sha256>>,
-    },
+    Threaded(ThreadedHash),
+}
+
+/// A SHA-256 running on its own thread. Dropping it (a layer that failed half way) stops and joins
+/// the thread, so no thread outlives the scan.
+struct ThreadedHash {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    done: Option<std::thread::JoinHandle<Sha256>>,
+}
+
+impl ThreadedHash {
+    fn finish(&mut self) -> Option<Sha256> {
+        if let Some(t) = self.tx.take() {
+            let _ = t.send(std::mem::take(&mut self.buf));
+        }
+        self.done.take()?.join().ok()
+    }
+}
+
+impl Drop for ThreadedHash {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.done.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 const HASH_CHUNK: usize = 1 << 20;
@@ -229,11 +251,11 @@ impl Hasher {
                 h
             });
         match spawned {
-            Ok(done) => Hasher::Threaded {
+            Ok(done) => Hasher::Threaded(ThreadedHash {
                 buf: Vec::with_capacity(HASH_CHUNK),
                 tx: Some(tx),
                 done: Some(done),
-            },
+            }),
             Err(_) => Hasher::Inline(Sha256::new()),
         }
     }
@@ -241,13 +263,13 @@ impl Hasher {
     fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Inline(h) => h.update(data),
-            Hasher::Threaded { buf, tx, .. } => {
-                buf.extend_from_slice(data);
-                if buf.len() >= HASH_CHUNK {
-                    let full = std::mem::replace(buf, Vec::with_capacity(HASH_CHUNK));
-                    if let Some(t) = tx {
+            Hasher::Threaded(t) => {
+                t.buf.extend_from_slice(data);
+                if t.buf.len() >= HASH_CHUNK {
+                    let full = std::mem::replace(&mut t.buf, Vec::with_capacity(HASH_CHUNK));
+                    if let Some(tx) = &t.tx {
                         // The hashing thread only stops when the sender is dropped.
-                        let _ = t.send(full);
+                        let _ = tx.send(full);
                     }
                 }
             }
@@ -257,16 +279,7 @@ impl Hasher {
     fn finalize(self) -> Option<[u8; 32]> {
         let h = match self {
             Hasher::Inline(h) => h,
-            Hasher::Threaded {
-                buf,
-                mut tx,
-                mut done,
-            } => {
-                if let Some(t) = tx.take() {
-                    let _ = t.send(buf);
-                }
-                done.take()?.join().ok()?
-            }
+            Hasher::Threaded(mut t) => t.finish()?,
         };
         Some(h.finalize().into())
     }
