@@ -145,3 +145,111 @@ fn native_files_nobody_owns_are_bin_components_with_their_sha256() {
         .iter()
         .all(|p| p.found_in != "/hello-plain"));
 }
+
+/// Copies a fixture tree (symlinks kept) into `dst`.
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(dst)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {}", src.display());
+}
+
+fn used(inv: &scanner_core::model::Inventory, kind: PackageKind) -> Vec<String> {
+    let mut v: Vec<String> = inv
+        .packages
+        .iter()
+        .filter(|p| p.kind == Some(kind) && p.used_by_entrypoint)
+        .map(|p| p.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+fn config(entrypoint: &[&str]) -> scanner_core::entrytrace::ImageConfig {
+    scanner_core::entrytrace::ImageConfig {
+        entrypoint: entrypoint.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// `python3 -m requests.help`: the distribution whose RECORD lists the module and its Requires-Dist
+/// closure are used; PyYAML, installed beside them, is not.
+#[test]
+fn usage_follows_python_modules_to_their_distribution_and_requirements() {
+    let (Some(entry), Some(nodepy)) = (fixtures("entrytrace"), fixtures("nodepy")) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&entry.join("python"), root.path());
+    copy_tree(
+        &nodepy.join("python/usr/local/lib/python3.11/site-packages"),
+        &root.path().join("usr/local/lib/python3.11/dist-packages"),
+    );
+    let fs = DirFs::new(root.path(), Limits::default());
+    let inv =
+        scanner_core::scan::scan_dir_with(&fs, Some(&config(&["python3", "-m", "requests.help"])));
+    let usage = inv.usage.as_ref().unwrap();
+    assert_eq!(usage.terminals, ["/usr/bin/python3.11"], "{usage:?}");
+    let pypi = used(&inv, PackageKind::Pypi);
+    for want in [
+        "requests",
+        "urllib3",
+        "idna",
+        "certifi",
+        "charset-normalizer",
+    ] {
+        assert!(pypi.iter().any(|p| p == want), "{want} not used: {pypi:?}");
+    }
+    assert!(
+        !pypi.iter().any(|p| p == "pyyaml" || p == "flask"),
+        "{pypi:?}"
+    );
+}
+
+/// `start.sh` → `exec java -cp app.jar:guava.jar Main`: the archives on the class path are used, a jar
+/// elsewhere in the image is not.
+#[test]
+fn usage_follows_the_java_class_path_to_its_archives() {
+    let (Some(entry), Some(java)) = (fixtures("entrytrace"), fixtures("java")) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&entry.join("java"), root.path());
+    let debian_jars = java.join("rootfs/usr/share/java");
+    std::fs::copy(
+        debian_jars.join("commons-lang3.jar"),
+        root.path().join("opt/app/lib/guava.jar"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.path().join("usr/share/java")).unwrap();
+    std::fs::copy(
+        debian_jars.join("atinject-jsr330-api-1.0.jar"),
+        root.path().join("usr/share/java/atinject.jar"),
+    )
+    .unwrap();
+    let fs = DirFs::new(root.path(), Limits::default());
+    let inv = scanner_core::scan::scan_dir_with(&fs, Some(&config(&["/opt/app/bin/start.sh"])));
+    let usage = inv.usage.as_ref().unwrap();
+    assert!(
+        usage
+            .chain
+            .iter()
+            .any(|s| s.file == "/opt/app/bin/start.sh" && s.line == 14),
+        "{usage:?}"
+    );
+    assert_eq!(
+        used(&inv, PackageKind::Maven),
+        ["commons-lang3"],
+        "{:?}",
+        inv.packages
+    );
+    assert!(inv
+        .packages
+        .iter()
+        .any(|p| p.kind == Some(PackageKind::Maven) && !p.used_by_entrypoint));
+}
