@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::entrytrace::{self, ImageConfig, Launcher, TraceFs};
 use crate::fs::FsView;
-use crate::lang::native::{self, LibLookup, NativeInfo};
+use crate::lang::native::{self, ViewLookup};
 use crate::model::{Inventory, Package, PackageKind, Usage, UsageStep};
 use crate::ownership::owner_id;
 
@@ -36,24 +36,6 @@ impl TraceFs for TraceAdapter<'_> {
             return Some(script.to_vec());
         }
         self.0.read(path).ok().flatten().map(|c| c.into_owned())
-    }
-}
-
-struct LibAdapter<'a>(&'a dyn FsView);
-
-impl LibLookup for LibAdapter<'_> {
-    fn lookup(&self, path: &str) -> Option<(String, NativeInfo)> {
-        let s = self.0.stat(path).filter(|s| s.is_file)?;
-        let info = s.facts.as_ref()?.native.clone()?;
-        Some((s.real, info))
-    }
-
-    fn read_small(&self, path: &str) -> Option<Vec<u8>> {
-        self.0.read(path).ok().flatten().map(|c| c.into_owned())
-    }
-
-    fn list(&self, dir: &str) -> Vec<String> {
-        self.0.list(dir)
     }
 }
 
@@ -90,7 +72,7 @@ pub fn apply(fs: &dyn FsView, config: &ImageConfig, inv: &mut Inventory) {
     for t in &trace.terminals {
         usage.terminals.push(abs(&t.program));
         used_files.insert(t.program.trim_start_matches('/').to_owned());
-        let closure = native::elf_closure(&LibAdapter(fs), &t.program);
+        let closure = native::elf_closure(&ViewLookup(fs), &t.program);
         for lib in closure.libraries.iter().chain(closure.interpreter.iter()) {
             used_files.insert(lib.trim_start_matches('/').to_owned());
             usage.libraries.push(abs(lib));
