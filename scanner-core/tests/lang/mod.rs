@@ -253,3 +253,48 @@ fn usage_follows_the_java_class_path_to_its_archives() {
         .iter()
         .any(|p| p.kind == Some(PackageKind::Maven) && !p.used_by_entrypoint));
 }
+
+/// A binary over `max_extract_file` is not read into memory: it gets a diagnostic naming the limit and
+/// the rest of the layer is still analysed. Garbage behind an ELF magic is a diagnostic, not a panic.
+#[test]
+fn oversized_and_corrupt_binaries_are_diagnostics() {
+    let mut big = b"\x7fELF\x02\x01\x01".to_vec();
+    big.resize(4096, 0xAA);
+    let garbage = b"\x7fELF\x02\x01\x01\x00garbage that is not an ELF file at all".to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big"), &big).unwrap();
+    std::fs::write(dir.path().join("garbage"), &garbage).unwrap();
+    let tar = layer(
+        &[
+            ("usr/bin/big", &dir.path().join("big")),
+            ("usr/bin/garbage", &dir.path().join("garbage")),
+        ],
+        &[],
+    );
+    let limits = Limits {
+        max_extract_file: 1024,
+        ..Limits::default()
+    };
+    let changes = scanner_core::layer::read_layer_with(
+        tar.as_slice(),
+        &|_| false,
+        &scanner_core::lang::Standard,
+        &limits,
+    )
+    .unwrap();
+    assert!(
+        changes
+            .diagnostics
+            .iter()
+            .any(|d| d.path == "usr/bin/big" && d.message.contains("max_extract_file")),
+        "{:?}",
+        changes.diagnostics
+    );
+    let garbage_facts = changes.entries.iter().find_map(|c| match c {
+        scanner_core::layer::Change::Entry(e) if e.path == "usr/bin/garbage" => e.facts.clone(),
+        _ => None,
+    });
+    let facts = garbage_facts.expect("the corrupt binary is reported");
+    assert!(facts.native.is_none() && facts.packages.is_empty());
+    assert!(!facts.diagnostics.is_empty(), "{facts:?}");
+}
