@@ -1,0 +1,3 @@
+//! `stella-frontend`: the entrypoint of the frontend image (gRPC over stdin/stdout).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The BuildKit SBOM generator protocol (DESIGN.md §4).

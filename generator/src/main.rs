@@ -1,0 +1,3 @@
+//! `stella-generator`: the entrypoint of the generator image.
+
+fn main() {}
