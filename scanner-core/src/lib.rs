@@ -13,6 +13,7 @@ pub mod analyzers;
 pub mod dirfs;
 pub mod entrytrace;
 pub mod facts;
+pub mod fragment;
 pub mod fs;
 pub mod lang;
 pub mod layer;

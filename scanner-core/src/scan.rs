@@ -208,14 +208,41 @@ pub fn scan_layers(
         per_layer.push(done.identities);
     }
 
-    let mut inventory = analyzers::analyze(&overlay);
+    let inventory = compose(
+        &overlay,
+        &infos,
+        &per_layer,
+        diagnostics,
+        opts.entrypoint.as_ref(),
+        &|missing| rehash(layers, &overlay, missing, &opts.limits),
+    )?;
+    Ok(ImageScan {
+        inventory,
+        layers: infos,
+    })
+}
+
+/// The SHA-256s of unowned native files (absolute paths), however the caller can read them.
+type Rehash<'a> = dyn Fn(&[String]) -> Result<BTreeMap<String, Digest>, ScanError> + 'a;
+
+/// Analyzes the merged view and attributes each package to a layer: what [`scan_layers`] and
+/// [`scan_changes`] share once their layers are applied.
+fn compose(
+    overlay: &Overlay,
+    infos: &[LayerInfo],
+    per_layer: &[BTreeSet<Identity>],
+    diagnostics: Vec<crate::model::Diagnostic>,
+    entrypoint: Option<&ImageConfig>,
+    rehash: &Rehash<'_>,
+) -> Result<Inventory, ScanError> {
+    let mut inventory = analyzers::analyze(overlay);
     let missing = crate::ownership::binaries_without_digest(&inventory);
     if !missing.is_empty() {
-        let digests = rehash(layers, &overlay, &missing, &opts.limits)?;
+        let digests = rehash(&missing)?;
         crate::ownership::fill_binary_digests(&mut inventory, &digests);
     }
-    if let Some(config) = &opts.entrypoint {
-        crate::usage::apply(&overlay, config, &mut inventory);
+    if let Some(config) = entrypoint {
+        crate::usage::apply(overlay, config, &mut inventory);
     }
     inventory.diagnostics.extend(diagnostics);
     inventory
@@ -243,10 +270,63 @@ pub fn scan_layers(
         }
     }
     inventory.normalize();
-    Ok(ImageScan {
-        inventory,
-        layers: infos,
-    })
+    Ok(inventory)
+}
+
+/// Scans layers already read into [`LayerChanges`] — a stored [`crate::fragment`] of a base image and
+/// the changes a build made on top of it, say — bottom first, as [`scan_layers`] scans image layers.
+/// `read` gives the bytes of a file by absolute path; it is asked only for the few native files no
+/// package owns whose SHA-256 the changes do not carry already. Packages are attributed to a layer only
+/// when its `diff_id` is known (not empty).
+pub fn scan_changes(
+    layers: &[LayerChanges],
+    entrypoint: Option<&ImageConfig>,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Inventory {
+    let limits = Limits::default();
+    let mut overlay = Overlay::new(&limits);
+    let mut infos = Vec::with_capacity(layers.len());
+    let mut per_layer = Vec::with_capacity(layers.len());
+    let mut diagnostics = Vec::new();
+    for (index, changes) in layers.iter().enumerate() {
+        diagnostics.extend(changes.diagnostics.iter().cloned());
+        overlay.apply(index, changes);
+        infos.push(LayerInfo {
+            index,
+            diff_id: changes.diff_id.clone(),
+            digest: None,
+            media_type: None,
+            size: None,
+            created_by: None,
+        });
+        per_layer.push(if changes.diff_id.0.is_empty() {
+            BTreeSet::new()
+        } else {
+            let own = analyzers::analyze(&LayerView::new(changes, &limits));
+            own.packages.iter().map(identity_of).collect()
+        });
+    }
+    let rehash = |missing: &[String]| {
+        Ok(missing
+            .iter()
+            .filter_map(|p| read(p).map(|b| (p.clone(), Digest::sha256_of(&b))))
+            .collect())
+    };
+    let mut inventory = compose(
+        &overlay,
+        &infos,
+        &per_layer,
+        diagnostics,
+        entrypoint,
+        &rehash,
+    )
+    .unwrap_or_default();
+    for p in &mut inventory.packages {
+        if p.layer.as_ref().is_some_and(|l| l.diff_id.0.is_empty()) {
+            p.layer = None;
+        }
+    }
+    inventory
 }
 
 /// Re-reads the layers that last wrote the unowned native files (`paths`, absolute) and returns their

@@ -10,6 +10,7 @@
 )]
 
 mod analyzers;
+mod fragment;
 mod lang;
 mod layers;
 mod rpm;
