@@ -88,5 +88,5 @@ fi
 # fragment_decode: a small hand-written fragment with every entry kind (content and facts base64).
 mkdir -p corpus/fragment_decode
 cat >corpus/fragment_decode/seed0 <<'JSON'
-{"format":"stella-fragment","version":1,"entries":[{"t":"dir","p":"var","m":493},{"t":"file","p":"var/lib/dpkg/status","m":420,"s":50,"c":"UGFja2FnZTogYQpTdGF0dXM6IGluc3RhbGwgb2sgaW5zdGFsbGVkClZlcnNpb246IDEKCg=="},{"t":"symlink","p":"bin","l":"usr/bin"},{"t":"whiteout","p":"etc/x"},{"t":"opaque","p":"srv"},{"t":"file","p":"usr/bin/run.sh","m":493,"s":10,"x":{"script":"IyEvYmluL3NoCmV4ZWMgeAo="}}]}
+{"format":"stella-fragment","version":1,"entries":[{"t":"dir","p":"var","m":493},{"t":"file","p":"var/lib/dpkg/status","m":420,"s":52,"c":"UGFja2FnZTogYQpTdGF0dXM6IGluc3RhbGwgb2sgaW5zdGFsbGVkClZlcnNpb246IDEKCg=="},{"t":"symlink","p":"bin","l":"usr/bin"},{"t":"whiteout","p":"etc/x"},{"t":"opaque","p":"srv"},{"t":"file","p":"usr/bin/run.sh","m":493,"s":10,"x":{"script":"IyEvYmluL3NoCmV4ZWMgeAo="}}]}
 JSON
