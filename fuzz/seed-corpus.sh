@@ -90,3 +90,11 @@ mkdir -p corpus/fragment_decode
 cat >corpus/fragment_decode/seed0 <<'JSON'
 {"format":"stella-fragment","version":1,"entries":[{"t":"dir","p":"var","m":493},{"t":"file","p":"var/lib/dpkg/status","m":420,"s":52,"c":"UGFja2FnZTogYQpTdGF0dXM6IGluc3RhbGwgb2sgaW5zdGFsbGVkClZlcnNpb246IDEKCg=="},{"t":"symlink","p":"bin","l":"usr/bin"},{"t":"whiteout","p":"etc/x"},{"t":"opaque","p":"srv"},{"t":"file","p":"usr/bin/run.sh","m":493,"s":10,"x":{"script":"IyEvYmluL3NoCmV4ZWMgeAo="}}]}
 JSON
+
+# dockerfile_parser: the examples' Dockerfiles and a hand-written multi-stage one.
+mkdir -p corpus/dockerfile_parser
+i=0
+for f in ../examples/*/Dockerfile* ../generator/Dockerfile ../frontend/Dockerfile; do
+  [[ -f $f ]] && cp "$f" "corpus/dockerfile_parser/seed$((i++))"
+done
+printf '# escape=`\nARG B=debian V\nFROM ${B}:${V:-bookworm} AS a\nRUN <<EOF\nFROM x\nEOF\nFROM a AS final\n' >corpus/dockerfile_parser/seed$((i++))
