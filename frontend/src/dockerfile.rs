@@ -611,6 +611,17 @@ mod tests {
     }
 
     #[test]
+    fn the_buildkit_example_dockerfile() {
+        let df = include_str!("../../examples/buildkit/Dockerfile");
+        let py = image("docker.io/library/python:3.12-slim-bookworm");
+        assert_eq!(base(df, &[]), py);
+        assert_eq!(
+            base(df, &[("build-arg:PYTHON_VERSION", "3.13"), ("target", "build")]),
+            image("docker.io/library/python:3.13-slim-bookworm")
+        );
+    }
+
+    #[test]
     fn normalize_like_docker() {
         assert_eq!(
             normalize("debian").unwrap(),
