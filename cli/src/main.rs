@@ -3,6 +3,7 @@
 // The binary is the one place that talks to the terminal; the libraries never print.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod image;
 mod referrers;
 mod scan;
 
@@ -56,6 +57,9 @@ enum Command {
     /// List what refers to an image: SBOMs, attestations, signatures.
     #[command(after_help = referrers::AFTER_HELP)]
     Referrers(referrers::ReferrersArgs),
+    /// Build the generator and frontend images without a container engine.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Sbom(command) => referrers::run_sbom(command),
         Command::Referrers(args) => referrers::run_referrers(args),
+        Command::Image(command) => image::run(command),
     };
     ExitCode::from(code)
 }

@@ -15,6 +15,10 @@
 //! (BuildKit attestation entries skipped), or the one `--platform` picks. Discovery also reports
 //! referrers of the index itself.
 //!
+//! - **Images** we built ourselves ([`write_image_layout`]): blobs and manifest written the same way,
+//!   the manifest added to `index.json` with its tag (the tag moved off any entry that had it); an
+//!   empty or missing directory becomes a new layout.
+//!
 //! A process that dies while holding the lock leaves `index.json.lock` behind; the next push waits
 //! [`LOCK_WAIT`] and then fails naming the file, rather than guessing that the holder is gone.
 
@@ -42,6 +46,7 @@ use crate::referrers::{
     ANNOTATION_IN_TOTO_PREDICATE_TYPE, ARTIFACT_IN_TOTO, BUILDKIT_ATTESTATION_MANIFEST,
     EMPTY_CONFIG, EMPTY_CONFIG_MEDIA_TYPE, MAX_ARTIFACT_BYTES,
 };
+use crate::upload::ImageUpload;
 use crate::PushedReferrer;
 
 /// How long a push waits for another process's lock on `index.json`.
@@ -528,6 +533,43 @@ fn write_blob(dir: &Path, bytes: &[u8]) -> Result<(), SourceError> {
 /// Adds the referrer manifests to `index.json` (untagged), keeping everything else in it as it was.
 /// Must be called with the layout locked.
 fn add_to_index(dir: &Path, location: &str, manifests: &[&Descriptor]) -> Result<(), SourceError> {
+    edit_index(
+        dir,
+        location,
+        "index.json with the new referrers",
+        |entries| {
+            let mut changed = false;
+            for m in manifests {
+                let present = entries
+                    .iter()
+                    .any(|e| e.get("digest").and_then(Value::as_str) == Some(m.digest.as_str()));
+                if present {
+                    continue;
+                }
+                let mut entry = serde_json::Map::new();
+                entry.insert("mediaType".to_owned(), Value::from(m.media_type.clone()));
+                entry.insert("digest".to_owned(), Value::from(m.digest.clone()));
+                entry.insert("size".to_owned(), Value::from(m.size));
+                if let Some(t) = &m.artifact_type {
+                    entry.insert("artifactType".to_owned(), Value::from(t.clone()));
+                }
+                entries.push(Value::Object(entry));
+                changed = true;
+            }
+            changed
+        },
+    )
+}
+
+/// Read-modify-write of `index.json`'s `manifests`: `edit` changes the entries and says whether it
+/// did; only then is the file replaced (atomically), everything else in it kept as it was. Must be
+/// called with the layout locked. `what` names the result in a size error.
+fn edit_index(
+    dir: &Path,
+    location: &str,
+    what: &str,
+    edit: impl FnOnce(&mut Vec<Value>) -> bool,
+) -> Result<(), SourceError> {
     let path = dir.join("index.json");
     let store = Store::Dir(dir);
     let bytes = store
@@ -542,37 +584,98 @@ fn add_to_index(dir: &Path, location: &str, manifests: &[&Descriptor]) -> Result
         .get_mut("manifests")
         .and_then(Value::as_array_mut)
         .ok_or_else(|| SourceError::malformed("index.json", location, "no 'manifests' array"))?;
-    let mut changed = false;
-    for m in manifests {
-        let present = entries
-            .iter()
-            .any(|e| e.get("digest").and_then(Value::as_str) == Some(m.digest.as_str()));
-        if present {
-            continue;
-        }
-        let mut entry = serde_json::Map::new();
-        entry.insert("mediaType".to_owned(), Value::from(m.media_type.clone()));
-        entry.insert("digest".to_owned(), Value::from(m.digest.clone()));
-        entry.insert("size".to_owned(), Value::from(m.size));
-        if let Some(t) = &m.artifact_type {
-            entry.insert("artifactType".to_owned(), Value::from(t.clone()));
-        }
-        entries.push(Value::Object(entry));
-        changed = true;
-    }
-    if !changed {
+    if !edit(entries) {
         return Ok(());
     }
     let out =
         serde_json::to_vec(&doc).map_err(|e| SourceError::malformed("index.json", location, e))?;
     if out.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(SourceError::TooLarge {
-            what: "index.json with the new referrers".to_owned(),
+            what: what.to_owned(),
             location: location.to_owned(),
             limit: MAX_MANIFEST_BYTES,
         });
     }
     write_atomic(&path, &out)
+}
+
+/// Writes an image we built into the OCI layout at `dir` and tags it `tag`
+/// (`org.opencontainers.image.ref.name`): creates the layout when `dir` is missing or empty, or adds
+/// to the layout already there (a directory with other content and no `oci-layout` file is refused).
+/// Blobs are written first (each atomically; those already present are kept), then `index.json` is
+/// replaced atomically under the layout lock: an entry that had the tag loses it (the entry is
+/// dropped, its blobs stay), the new manifest gets it. Writing the same image again changes nothing.
+/// Returns the manifest's descriptor.
+pub fn write_image_layout(
+    dir: &Path,
+    tag: &str,
+    image: &ImageUpload,
+) -> Result<Descriptor, SourceError> {
+    let location = location(dir);
+    if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(SourceError::InvalidSource {
+            input: format!("{location}:{tag}"),
+            reason: "the tag is empty or has white space or control characters".to_owned(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| SourceError::io(dir, e))?;
+    let _lock = LayoutLock::acquire(dir, LOCK_WAIT)?;
+    ensure_layout(dir, &location)?;
+    for (_, bytes) in image.blobs() {
+        write_blob(dir, bytes)?;
+    }
+    write_blob(dir, image.manifest())?;
+    let descriptor = image.descriptor();
+    let mut entry = serde_json::to_value(descriptor)
+        .map_err(|e| SourceError::malformed("index entry", &location, e))?;
+    if let Some(map) = entry.as_object_mut() {
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(REF_NAME.to_owned(), Value::from(tag));
+        map.insert("annotations".to_owned(), Value::Object(annotations));
+    }
+    edit_index(dir, &location, "index.json with the new image", |entries| {
+        let tagged = |e: &Value| {
+            e.pointer("/annotations").and_then(|a| a.get(REF_NAME)) == Some(&Value::from(tag))
+        };
+        if entries.iter().filter(|e| tagged(e)).count() == 1 && entries.contains(&entry) {
+            return false;
+        }
+        entries.retain(|e| !tagged(e));
+        entries.push(entry);
+        true
+    })?;
+    Ok(descriptor.clone())
+}
+
+/// Makes `dir` (locked, existing) an OCI layout if it is empty; leaves an existing layout alone.
+fn ensure_layout(dir: &Path, location: &str) -> Result<(), SourceError> {
+    if dir.join("oci-layout").is_file() {
+        if !dir.join("index.json").is_file() {
+            return Err(SourceError::NotOciLayout {
+                location: location.to_owned(),
+                reason: "it has an 'oci-layout' file but no 'index.json'".to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    let others = std::fs::read_dir(dir)
+        .map_err(|e| SourceError::io(dir, e))?
+        .filter_map(Result::ok)
+        .any(|e| e.file_name() != "index.json.lock");
+    if others {
+        return Err(SourceError::NotOciLayout {
+            location: location.to_owned(),
+            reason: "the directory is not empty and has no 'oci-layout' file; refusing to write an image into it".to_owned(),
+        });
+    }
+    write_atomic(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
+    let bytes = serde_json::to_vec(&index)
+        .map_err(|e| SourceError::malformed("index.json", location, e))?;
+    write_atomic(&dir.join("index.json"), &bytes)
 }
 
 /// An exclusive lock on a layout's `index.json`: the file `index.json.lock`, created with
@@ -631,6 +734,73 @@ impl Drop for LayoutLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tiny_image(layer: &[u8]) -> ImageUpload {
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": Descriptor::of(crate::OCI_CONFIG, &config),
+            "layers": [Descriptor::of("application/vnd.oci.image.layer.v1.tar", layer)],
+        });
+        ImageUpload::new(
+            serde_json::to_vec(&manifest).unwrap(),
+            vec![config, layer.to_vec()],
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn writes_images_into_new_and_existing_layouts_moving_the_tag() {
+        let tmp = std::env::temp_dir().join(format!("stella-write-image-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let dir = tmp.join("layout");
+        let a = tiny_image(b"a");
+        let d = write_image_layout(&dir, "t", &a).unwrap();
+        assert_eq!(&d, a.descriptor());
+        let index = std::fs::read(dir.join("index.json")).unwrap();
+        write_image_layout(&dir, "t", &a).unwrap();
+        assert_eq!(
+            std::fs::read(dir.join("index.json")).unwrap(),
+            index,
+            "unchanged"
+        );
+        let store = Store::Dir(&dir);
+        let top = read_top_index(&store, "x").unwrap();
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].annotations[REF_NAME], "t");
+
+        let b = tiny_image(b"b");
+        write_image_layout(&dir, "other", &a).unwrap();
+        write_image_layout(&dir, "t", &b).unwrap();
+        let top = read_top_index(&store, "x").unwrap();
+        let tags: Vec<(&str, &str)> = top
+            .iter()
+            .map(|e| (e.annotations[REF_NAME].as_str(), e.digest.as_str()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("other", a.descriptor().digest.as_str()),
+                ("t", b.descriptor().digest.as_str())
+            ]
+        );
+        for (desc, _) in b.blobs() {
+            let digest = Digest::parse(&desc.digest).unwrap();
+            assert!(dir.join(digest.layout_path()).is_file());
+        }
+        assert!(!dir.join("index.json.lock").exists());
+
+        let busy = tmp.join("busy");
+        std::fs::create_dir_all(&busy).unwrap();
+        std::fs::write(busy.join("mine.txt"), "x").unwrap();
+        let e = write_image_layout(&busy, "t", &a).unwrap_err();
+        assert!(matches!(e, SourceError::NotOciLayout { .. }), "{e}");
+        assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+        assert!(write_image_layout(&dir, "a b", &a).is_err());
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 
     #[test]
     fn a_held_lock_times_out_naming_the_file() {

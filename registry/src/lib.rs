@@ -10,7 +10,8 @@
 //! fallback, with docker credential helpers, retries honouring `Retry-After` and a per-registry
 //! request budget. [`target`] dispatches between an OCI layout on disk ([`layout_target`], a full
 //! referrers target with no registry) and a registry; the artifact manifest and discovery results are
-//! in [`referrers`].
+//! in [`referrers`]. Whole images we assemble ourselves ([`upload::ImageUpload`]) are written into a
+//! layout ([`layout_target::write_image_layout`]) or pushed ([`push_image`]).
 //!
 //! What it does **not** do: read layer contents (the scanner streams [`LayerBlob`]s and verifies their
 //! digests) or talk to a docker daemon. Directory and single-layer sources
@@ -45,6 +46,7 @@ mod source;
 pub mod target;
 mod tarindex;
 mod timestamp;
+pub mod upload;
 
 use std::path::PathBuf;
 
@@ -59,7 +61,8 @@ pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
 pub use remote::{
-    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+    fetch_referrer, list_referrers, push_blob_file, push_image, push_referrer, PushOptions,
+    PushedReferrer,
 };
 pub use source::Source;
 

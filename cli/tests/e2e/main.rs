@@ -25,6 +25,7 @@ mod support;
 mod bad_input;
 mod corpus;
 mod determinism;
+mod image;
 mod referrers;
 mod referrers_registry;
 mod registry;

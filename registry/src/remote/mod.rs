@@ -5,9 +5,11 @@
 //! directory under its final name.
 
 pub(crate) mod auth;
+mod push;
 pub(crate) mod referrers;
 mod retry;
 
+pub use push::push_image;
 pub use referrers::{
     fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
 };

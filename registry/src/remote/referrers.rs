@@ -566,7 +566,11 @@ pub(crate) fn next_link(header: &str, base: &reqwest::Url) -> Result<Option<reqw
 impl Client {
     /// HEAD, then a cross-repository mount when `mount_from` is set, else POST + monolithic PUT. A
     /// failed upload restarts from the POST.
-    async fn ensure_blob(&self, desc: &Descriptor, body: ReqBody) -> Result<(), SourceError> {
+    pub(super) async fn ensure_blob(
+        &self,
+        desc: &Descriptor,
+        body: ReqBody,
+    ) -> Result<(), SourceError> {
         let digest = Digest::parse(&desc.digest)?;
         let url = self.blob_url(&digest);
         let head = self
@@ -632,7 +636,7 @@ impl Client {
     }
 
     /// PUTs a manifest by digest; true when the registry acknowledged its subject (`OCI-Subject`).
-    async fn put_manifest(
+    pub(super) async fn put_manifest(
         &self,
         digest: &str,
         bytes: &[u8],
