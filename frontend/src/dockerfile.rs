@@ -616,7 +616,10 @@ mod tests {
         let py = image("docker.io/library/python:3.12-slim-bookworm");
         assert_eq!(base(df, &[]), py);
         assert_eq!(
-            base(df, &[("build-arg:PYTHON_VERSION", "3.13"), ("target", "build")]),
+            base(
+                df,
+                &[("build-arg:PYTHON_VERSION", "3.13"), ("target", "build")]
+            ),
             image("docker.io/library/python:3.13-slim-bookworm")
         );
     }
