@@ -1,11 +1,16 @@
 //! SPDX 2.3 JSON.
 //!
-//! Packages only: the subject (purpose `CONTAINER` for images, `ARCHIVE` for a layer tarball, `OTHER`
+//! By default packages only: the subject (purpose `CONTAINER` for images, `ARCHIVE` for a layer tarball, `OTHER`
 //! for a directory), an `OPERATING-SYSTEM` package for the distro, and one package per inventory
 //! package with `filesAnalyzed: false` (files are not listed, which keeps documents for large images
 //! under BuildKit's 40 MiB limit). Relationships: the document `DESCRIBES` the subject, the subject
 //! `CONTAINS` the OS and every package, packages `DEPENDS_ON` what
 //! [`graph::resolve`](super::graph::resolve) finds.
+//!
+//! With [`SpdxOptions::files`] (the BuildKit generator's `mode=full`), every file a package owns whose
+//! digests the caller computed is listed too: a `files` entry with SHA-1 and SHA-256, a `CONTAINS`
+//! relationship from each owning package, and on that package `filesAnalyzed: true` with its
+//! `packageVerificationCode` (SPDX 2.3 §7.9: the SHA-1 of its files' sorted SHA-1s, concatenated).
 //!
 //! Identifiers are derived from content: a package's SPDXID ends in a prefix of the SHA-256 of its
 //! canonical JSON, and the `documentNamespace` ends in a UUID derived from the document rendered
@@ -26,14 +31,36 @@ use crate::sbom::purl::image_purl;
 
 const NOASSERTION: &str = "NOASSERTION";
 
+/// The digests of one regular file, lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigests {
+    /// SHA-1 (SPDX requires it for every file).
+    pub sha1: String,
+    /// SHA-256.
+    pub sha256: String,
+}
+
+/// What to add to the default, packages-only document.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpdxOptions<'a> {
+    /// Per-file entries: digests by absolute path. Files a package owns that are missing here (not on
+    /// disk, not a regular file) are left out.
+    pub files: Option<&'a BTreeMap<String, FileDigests>>,
+}
+
 /// Renders `report` as an SPDX 2.3 JSON document (pretty, trailing newline, byte-stable).
 pub fn to_spdx_json(report: &ScanReport) -> Vec<u8> {
+    to_spdx_json_with(report, &SpdxOptions::default())
+}
+
+/// [`to_spdx_json`] with options: per-file entries in `mode=full`.
+pub fn to_spdx_json_with(report: &ScanReport, options: &SpdxOptions<'_>) -> Vec<u8> {
     let catalog = Catalog::new(report);
-    let unnamed = document(report, &catalog, None);
+    let unnamed = document(report, &catalog, options, None);
     let uuid = content_uuid(&pretty(&unnamed));
     let name = document_name(&report.subject);
     let namespace = format!("https://stella-ops.org/spdxdocs/{}-{uuid}", sanitize(&name));
-    pretty(&document(report, &catalog, Some(&namespace)))
+    pretty(&document(report, &catalog, options, Some(&namespace)))
 }
 
 fn document_name(subject: &Subject) -> String {
@@ -44,7 +71,12 @@ fn document_name(subject: &Subject) -> String {
     }
 }
 
-fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>) -> Value {
+fn document(
+    report: &ScanReport,
+    catalog: &Catalog<'_>,
+    options: &SpdxOptions<'_>,
+    namespace: Option<&str>,
+) -> Value {
     let created = rfc3339(report.created);
     let tool = format!("Tool: {}-{}", report.tool.name, report.tool.version);
     let subject_id = subject_id(&report.subject);
@@ -71,9 +103,21 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
         packages.push(os_package(d));
         relationships.push((subject_id.clone(), "CONTAINS", os_id(d)));
     }
+    // Per-file entries (mode=full): file id by path, for every owned file with digests.
+    let mut files: BTreeMap<&str, (String, &FileDigests)> = BTreeMap::new();
     for (entry, id) in catalog.entries.iter().zip(&ids) {
         let purl = entry.purl.as_deref();
-        packages.push(package(
+        let mut owned: Vec<(&str, &FileDigests)> = Vec::new();
+        if let Some(digests) = options.files {
+            for f in &entry.package.files {
+                if let Some(d) = digests.get(&f.path) {
+                    owned.push((f.path.as_str(), d));
+                }
+            }
+            owned.sort_unstable_by_key(|(p, _)| *p);
+            owned.dedup_by_key(|(p, _)| *p);
+        }
+        let mut value = package(
             entry.package,
             id,
             purl,
@@ -81,7 +125,25 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
             &tool,
             &created,
             report.inventory.usage.is_some(),
-        ));
+        );
+        if !owned.is_empty() {
+            if let Value::Object(o) = &mut value {
+                o.insert("filesAnalyzed".into(), true.into());
+                o.insert(
+                    "packageVerificationCode".into(),
+                    json!({ "packageVerificationCodeValue": verification_code(&owned) }),
+                );
+            }
+            for (path, d) in owned {
+                let file_id = files
+                    .entry(path)
+                    .or_insert_with(|| (file_id(path), d))
+                    .0
+                    .clone();
+                relationships.push((id.clone(), "CONTAINS", file_id));
+            }
+        }
+        packages.push(value);
         relationships.push((subject_id.clone(), "CONTAINS", id.clone()));
         for dep in entry.depends.iter().filter_map(|&i| ids.get(i)) {
             relationships.push((id.clone(), "DEPENDS_ON", dep.clone()));
@@ -118,6 +180,24 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
         }),
     );
     doc.insert("packages".into(), packages.into());
+    if !files.is_empty() {
+        let files: Vec<Value> = files
+            .into_iter()
+            .map(|(path, (id, d))| {
+                json!({
+                    "fileName": format!(".{path}"),
+                    "SPDXID": id,
+                    "checksums": [
+                        { "algorithm": "SHA1", "checksumValue": d.sha1 },
+                        { "algorithm": "SHA256", "checksumValue": d.sha256 },
+                    ],
+                    "licenseConcluded": NOASSERTION,
+                    "copyrightText": NOASSERTION,
+                })
+            })
+            .collect();
+        doc.insert("files".into(), files.into());
+    }
     doc.insert("relationships".into(), relationships.into());
     if !license_refs.is_empty() {
         let infos: Vec<Value> = license_refs
@@ -133,6 +213,29 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, namespace: Option<&str>)
         doc.insert("hasExtractedLicensingInfos".into(), infos.into());
     }
     Value::Object(doc)
+}
+
+/// `SPDXRef-File-<name>-<16 hex of the path's SHA-256>`: stable, and unique per path.
+fn file_id(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let hash = crate::model::Digest::sha256_of(path.as_bytes());
+    format!(
+        "SPDXRef-File-{}-{}",
+        sanitize(name),
+        hash.hex().get(..16).unwrap_or_default()
+    )
+}
+
+/// SPDX 2.3 §7.9: the SHA-1 of the package's files' SHA-1 hex values, sorted and concatenated.
+fn verification_code(files: &[(&str, &FileDigests)]) -> String {
+    use sha1::Digest as _;
+    let mut sums: Vec<&str> = files.iter().map(|(_, d)| d.sha1.as_str()).collect();
+    sums.sort_unstable();
+    let mut hasher = sha1::Sha1::new();
+    for s in sums {
+        hasher.update(s.as_bytes());
+    }
+    crate::model::hex(&hasher.finalize())
 }
 
 /// The SPDX license list our ids come from, as SPDX 2.3 spells it: `MAJOR.MINOR` (`3.29`).
