@@ -75,7 +75,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(exit::FAILED);
                 }
             };
-            match rt.block_on(stella_frontend::run_stdio(std::env::vars())) {
+            let outcome = rt.block_on(stella_frontend::run_stdio(std::env::vars()));
+            // The stdin reader is a blocking thread that never sees EOF while buildkitd holds the
+            // pipe: do not wait for it.
+            rt.shutdown_background();
+            match outcome {
                 Ok(()) => ExitCode::from(exit::OK),
                 Err(()) => ExitCode::from(exit::FAILED),
             }

@@ -528,9 +528,7 @@ pub fn diff_paths(lower: &Path, upper: &Path) -> BTreeSet<String> {
                 let mut p = path.as_str();
                 out.insert(p.to_owned());
                 while let Some((parent, _)) = p.rsplit_once('/') {
-                    if !out.insert(parent.to_owned()) {
-                        break;
-                    }
+                    out.insert(parent.to_owned());
                     p = parent;
                 }
             }
