@@ -116,6 +116,16 @@ pub fn warn(message: &str) {
     eprintln!("stella-frontend: {message}");
 }
 
+/// Phase timings on stderr when `STELLA_FRONTEND_TIMING` is set (for profiling the bench).
+fn timing(what: &str, since: std::time::Instant) {
+    if std::env::var_os("STELLA_FRONTEND_TIMING").is_some() {
+        warn(&format!(
+            "timing: {what}: {:.1} ms",
+            since.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+}
+
 /// How one platform was scanned (what the tests and the bench look at).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformScan {
@@ -257,6 +267,7 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
     };
 
     let limits = Limits::default();
+    let t_scan = std::time::Instant::now();
     let mut outcome = Outcome::default();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut planned: Vec<(String, Vec<(String, &'static str)>)> = Vec::new();
@@ -292,6 +303,7 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
         planned.push((t.key.clone(), atts));
     }
 
+    timing("scans and documents", t_scan);
     let total: usize = files.iter().map(|(_, d)| d.len()).sum();
     if total > MAX_SOLVE_FILES {
         return Err(FlowError::Scan {
@@ -485,7 +497,9 @@ async fn scan_platform(
         match fast_path(client, env, t, base, limits).await {
             Ok((layers, diff_ref, stats)) => {
                 let readers = vec![diff_ref, t.reference.id.clone()];
+                let t0 = std::time::Instant::now();
                 let inv = scan_layers(client, layers, run, readers).await;
+                timing("scan_changes", t0);
                 return Ok((
                     inv,
                     PlatformScan {
@@ -535,6 +549,7 @@ async fn fast_path(
     let ours = env.opts.get("source").cloned().unwrap_or_default();
 
     // The base image's fragment: an ExecOp of our own image, cached by BuildKit.
+    let t0 = std::time::Instant::now();
     let mut b = Builder::new();
     let frontend = b.image(&ours, None);
     let base_img = b.image(base, t.platform.as_ref());
@@ -546,7 +561,11 @@ async fn fast_path(
         .await
         .map_err(|s| format!("reading the fragment: {}", s.message()))?;
     let bytes = bytes.ok_or("fragment too large")?;
+    timing("fragment solve + read", t0);
+    let t0 = std::time::Instant::now();
     let fragment = scanner_core::fragment::decode(&bytes, limits).map_err(|e| e.to_string())?;
+    timing("fragment decode", t0);
+    let t0 = std::time::Instant::now();
 
     // DiffOp(base, final).
     let mut b = Builder::new();
@@ -557,12 +576,17 @@ async fn fast_path(
         .await
         .map_err(|e| e.to_string())?;
 
+    timing("diff solve", t0);
+    let t0 = std::time::Instant::now();
     let (whiteouts, dir_calls) = walk::deletions(client, &t.reference.id, &fragment)
         .await
         .map_err(|s| format!("checking deletions: {}", s.message()))?;
+    timing("deletions", t0);
+    let t0 = std::time::Instant::now();
     let (changes, mut stats) = walk::walk(client, &diff_ref.id, limits)
         .await
         .map_err(|e| e.to_string())?;
+    timing(&format!("diff walk ({stats:?})"), t0);
     stats.read_dir += dir_calls;
     let deleted = LayerChanges {
         blob_digest: fragment.blob_digest.clone(),

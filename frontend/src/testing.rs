@@ -830,6 +830,8 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     tonic::transport::Server::builder()
+        .initial_stream_window_size(crate::transport::WINDOW)
+        .initial_connection_window_size(crate::transport::CONNECTION_WINDOW)
         .add_service(bridge.service())
         .serve_with_incoming(Once {
             item: Some(Conn(io)),

@@ -12,6 +12,11 @@ use crate::walk::Client;
 /// Largest message either way: BuildKit's gateway gRPC limit (16 MiB).
 pub const MAX_MESSAGE: usize = 16 << 20;
 
+/// HTTP/2 stream flow-control window we grant (bytes).
+pub const WINDOW: u32 = 16 << 20;
+/// HTTP/2 connection flow-control window we grant (bytes).
+pub const CONNECTION_WINDOW: u32 = 64 << 20;
+
 /// A channel over `io`, the one connection to the bridge.
 pub async fn channel_over<IO>(io: IO) -> Result<Channel, tonic::transport::Error>
 where
@@ -20,6 +25,10 @@ where
     let slot = Arc::new(Mutex::new(Some(io)));
     // The URI is never resolved: the connector ignores it.
     Endpoint::from_static("http://localhost")
+        // ReadFile replies carry whole binaries: HTTP/2's default 64 KiB windows would stall every
+        // reply on WINDOW_UPDATE round trips (grpc-go, buildkitd's side, sizes its windows by BDP).
+        .initial_stream_window_size(WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let taken = slot.lock().ok().and_then(|mut s| s.take());
             async move {

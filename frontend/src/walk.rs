@@ -173,8 +173,13 @@ pub async fn read_range(
             }),
         })
         .await?;
-    Ok(resp.into_inner().data)
+    let data = resp.into_inner().data;
+    BYTES.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(data)
 }
+
+static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static EXTRACT_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Reads a whole file of at most `limit` bytes in [`READ_CHUNK`] pieces; `Ok(None)` when it is
 /// larger. Returns the bytes and how many ReadFile calls it made.
@@ -312,6 +317,7 @@ pub async fn walk(
         }
     }
 
+    let listing_done = std::time::Instant::now();
     // Phase 2: read the wanted files and the extractors' candidates.
     let mut results: BTreeMap<String, FileResult> = BTreeMap::new();
     let mut files: Vec<(String, u64, u32)> = listed
@@ -351,6 +357,14 @@ pub async fn walk(
         results.insert(res.path.clone(), res);
     }
 
+    if std::env::var_os("STELLA_FRONTEND_TIMING").is_some() {
+        crate::flow::warn(&format!(
+            "timing: walk reads: {:.1} ms, {} bytes read, extraction {:.1} ms (summed over tasks)",
+            listing_done.elapsed().as_secs_f64() * 1e3,
+            BYTES.swap(0, std::sync::atomic::Ordering::Relaxed),
+            EXTRACT_US.swap(0, std::sync::atomic::Ordering::Relaxed) as f64 / 1e3
+        ));
+    }
     let mut entries: Vec<Entry> = Vec::with_capacity(listed.len());
     for l in listed {
         let (content, facts) = match results.remove(&l.path) {
@@ -450,10 +464,18 @@ async fn read_one(
         }
     };
     let p = path.clone();
-    out.facts = tokio::task::spawn_blocking(move || extractor.extract(&p, &bytes))
-        .await
-        .ok()
-        .flatten();
+    out.facts = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let f = extractor.extract(&p, &bytes);
+        EXTRACT_US.fetch_add(
+            t.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        f
+    })
+    .await
+    .ok()
+    .flatten();
     out
 }
 
