@@ -1,6 +1,6 @@
 //! Pushing an image we built ourselves: every blob (HEAD first, uploaded only when missing), then the
 //! manifest, put under the reference's tag (or its digest). The blob upload, manifest PUT, auth and
-//! retries are the referrers push's own ([`Client::ensure_blob`], [`Client::put_manifest`]).
+//! retries are the referrers push's own ([`Client::ensure_blob`], [`Client::put_manifest_of_blobs`]).
 
 use std::sync::Arc;
 
@@ -40,16 +40,19 @@ pub async fn push_image(
         true,
         opts.mount_from.clone(),
     )?;
-    for (desc, bytes) in image.blobs() {
-        client
-            .ensure_blob(desc, ReqBody::Bytes(Arc::new(bytes.clone())))
-            .await?;
+    let blobs: Vec<(Descriptor, ReqBody)> = image
+        .blobs()
+        .iter()
+        .map(|(desc, bytes)| (desc.clone(), ReqBody::Bytes(Arc::new(bytes.clone()))))
+        .collect();
+    for (desc, body) in &blobs {
+        client.ensure_blob(desc, body.clone()).await?;
     }
     let target = reference
         .tag()
         .map_or_else(|| reference.manifest_reference(), str::to_owned);
     client
-        .put_manifest(&target, image.manifest(), OCI_MANIFEST)
+        .put_manifest_of_blobs(&target, image.manifest(), OCI_MANIFEST, &blobs)
         .await?;
     Ok(descriptor.clone())
 }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
@@ -40,10 +40,14 @@ const MAX_LAYER_BYTES: u64 = 256 << 20;
 /// Read-modify-write rounds of the fallback index before giving up.
 const FALLBACK_ATTEMPTS: u32 = 6;
 const FALLBACK_BACKOFF_MS: u64 = 40;
-/// Pause before the final re-check of the fallback index.
+/// The shortest pause before a re-read of the fallback index.
 const SETTLE: Duration = Duration::from_millis(100);
+/// The longest pause before a re-read of the fallback index, however slow the registry is.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
 /// Whole blob uploads (POST + PUT) tried before giving up.
 const UPLOAD_ATTEMPTS: u32 = 3;
+/// PUTs of one manifest while the registry says a blob it names is unknown.
+const MANIFEST_ATTEMPTS: u32 = 4;
 /// The layer of BuildKit attestation manifests.
 const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// Entries of an index with this platform are not images (BuildKit attestations).
@@ -123,19 +127,20 @@ pub async fn push_referrer(
     };
 
     let config = Descriptor::of(EMPTY_CONFIG_MEDIA_TYPE, EMPTY_CONFIG);
-    client
-        .ensure_blob(&config, ReqBody::Bytes(Arc::new(EMPTY_CONFIG.to_vec())))
-        .await?;
     let layer = Descriptor::of(&artifact.artifact_type, &artifact.content);
-    client
-        .ensure_blob(&layer, ReqBody::Bytes(Arc::new(artifact.content.clone())))
-        .await?;
+    let blobs = [
+        (config, ReqBody::Bytes(Arc::new(EMPTY_CONFIG.to_vec()))),
+        (layer, ReqBody::Bytes(Arc::new(artifact.content.clone()))),
+    ];
+    for (desc, body) in &blobs {
+        client.ensure_blob(desc, body.clone()).await?;
+    }
 
     let mut out = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let (bytes, manifest) = artifact_manifest(&subject, artifact);
         let acknowledged = client
-            .put_manifest(&manifest.digest, &bytes, OCI_MANIFEST)
+            .put_manifest_of_blobs(&manifest.digest, &bytes, OCI_MANIFEST, &blobs)
             .await?;
         let fallback_tag = if acknowledged {
             None
@@ -660,6 +665,33 @@ impl Client {
         Ok(resp.headers().contains_key("oci-subject"))
     }
 
+    /// [`Client::put_manifest`] for a manifest whose `blobs` were just ensured. A registry may answer
+    /// `MANIFEST_BLOB_UNKNOWN` for a blob it has: distribution 2.8's filesystem driver truncates and
+    /// rewrites a blob's link file when another client uploads the same blob at the same moment, and
+    /// eventually consistent storage lags. So the blobs are ensured again and the PUT retried, a
+    /// bounded number of times; a blob that stays unknown is the registry's error, as it said it.
+    pub(super) async fn put_manifest_of_blobs(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        media_type: &str,
+        blobs: &[(Descriptor, ReqBody)],
+    ) -> Result<bool, SourceError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.put_manifest(digest, bytes, media_type).await {
+                Err(e) if attempt < MANIFEST_ATTEMPTS && blob_unknown(&e) => {
+                    tokio::time::sleep(retry::request_backoff(attempt)).await;
+                    for (desc, body) in blobs {
+                        self.ensure_blob(desc, body.clone()).await?;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Reads the fallback index of `subject`; a missing tag is an empty index.
     async fn read_fallback(&self, tag: &str) -> Result<FallbackIndex, SourceError> {
         let location = format!("{}:{tag}", self.repo_display());
@@ -711,24 +743,44 @@ impl Client {
         location: &str,
         wrote_before: bool,
     ) -> Result<bool, SourceError> {
+        let started = Instant::now();
         let current = self.read_fallback(tag).await?;
         if current.contains(&ours.digest) {
             if !wrote_before {
                 return Ok(true); // already listed (a re-push): nothing to write
             }
-            return self.still_listed(tag, ours).await;
+            return self.still_listed(tag, ours, started.elapsed()).await;
         }
         let bytes = current.merged(ours, location)?;
         self.put_manifest(tag, &bytes, OCI_INDEX).await?;
         // Verify after a pause rather than at once: a writer that read the index before our PUT
         // landed has by then written too, and a re-read right away would miss that it dropped us.
-        self.still_listed(tag, ours).await
+        self.still_listed(tag, ours, started.elapsed()).await
     }
 
     /// Re-reads the index after a short jittered pause; true when our descriptor is there.
-    async fn still_listed(&self, tag: &str, ours: &Descriptor) -> Result<bool, SourceError> {
-        tokio::time::sleep(SETTLE + Duration::from_millis(retry::jitter(50))).await;
-        Ok(self.read_fallback(tag).await?.contains(&ours.digest))
+    ///
+    /// No registry API offers a compare-and-swap on a tag, so a writer that read the index before our
+    /// PUT and writes after it drops us without either side seeing a conflict. Such a writer finishes
+    /// within about one read-merge-PUT round of its own; ours (`round`) measures how long that takes on
+    /// this registry right now. So the index is re-read twice, each after several such rounds (at least
+    /// [`SETTLE`]), and we count as listed only when both reads list us. This narrows the window, it
+    /// cannot close it: a writer stalled for longer still wins, which is why listing in the fallback
+    /// index is best effort on registries without the referrers API.
+    async fn still_listed(
+        &self,
+        tag: &str,
+        ours: &Descriptor,
+        round: Duration,
+    ) -> Result<bool, SourceError> {
+        let wait = SETTLE.max(round * 4).min(MAX_SETTLE);
+        for _ in 0..2 {
+            tokio::time::sleep(wait + Duration::from_millis(retry::jitter(50))).await;
+            if !self.read_fallback(tag).await?.contains(&ours.digest) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The referrers of one manifest: the API when the registry has it, else the fallback index.
@@ -834,6 +886,12 @@ impl Client {
 }
 
 /// Connection trouble and "try later" statuses: worth restarting an upload for.
+/// The registry refused a manifest because it does not know a blob it names.
+fn blob_unknown(e: &SourceError) -> bool {
+    matches!(e, SourceError::HttpStatus { status: 400, detail: Some(d), .. }
+        if d.contains("MANIFEST_BLOB_UNKNOWN") || d.contains("BLOB_UNKNOWN"))
+}
+
 fn transient(e: &SourceError) -> bool {
     match e {
         SourceError::Http { source, .. } => {

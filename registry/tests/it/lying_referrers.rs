@@ -562,9 +562,10 @@ async fn fallback_push_round_trips_and_relative_upload_location() {
             "POST blob",
             "PUT blob",
             "PUT manifest",
-            // The fallback index: three round trips.
+            // The fallback index: read, write, and two re-reads that must both list us.
             "GET tag",
             "PUT tag",
+            "GET tag",
             "GET tag",
         ]
     );
@@ -651,4 +652,86 @@ async fn acknowledged_subject_skips_the_fallback_index() {
         4,
         "GET subject, HEAD, HEAD, PUT manifest"
     );
+}
+
+/// Distribution 2.8 answers `MANIFEST_BLOB_UNKNOWN` for a blob it has while another client uploads the
+/// same blob (its filesystem driver truncates and rewrites the link file): the blobs are ensured again
+/// and the manifest PUT retried. A blob that stays unknown ends in the registry's own error, bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_blob_unknown_is_retried_after_ensuring_the_blobs_again() {
+    const UNKNOWN: &str =
+        r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
+    let m = subject_manifest();
+    let d = sha256(&m);
+    let serve_with = |refusals: usize| {
+        let (m2, d2) = (m.clone(), d.clone());
+        let puts = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicBool::new(false));
+        Liar::start(move |req| {
+            let p = req.path.as_str();
+            match req.method.as_str() {
+                "GET" if p == "/v2/t/race/manifests/1" => {
+                    resp(200, m2.clone()).h("Content-Type", OCI_MANIFEST)
+                }
+                // After a refusal the blob reads as missing once, as the truncated link file does.
+                "HEAD" if lost.swap(false, Ordering::SeqCst) => resp(404, ""),
+                "HEAD" => resp(200, ""),
+                "POST" if p == "/v2/t/race/blobs/uploads/" => {
+                    resp(202, "").h("Location", "/v2/t/race/blobs/uploads/u1")
+                }
+                "PUT" if p == "/v2/t/race/blobs/uploads/u1" => resp(201, ""),
+                "PUT" if p.starts_with("/v2/t/race/manifests/sha256:") => {
+                    if puts.fetch_add(1, Ordering::SeqCst) < refusals {
+                        lost.store(true, Ordering::SeqCst);
+                        resp(400, UNKNOWN).h("Content-Type", "application/json")
+                    } else {
+                        resp(201, "").h("OCI-Subject", &d2)
+                    }
+                }
+                _ => resp(404, ""),
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let o = push_opts(Some(&cfg));
+    let a = artifact(ARTIFACT_SPDX, r#"{"spdxVersion":"SPDX-2.3"}"#);
+
+    let server = serve_with(1);
+    let pushed = push_referrer(&reference(&server.host(), "t/race:1"), &a, &o)
+        .await
+        .unwrap();
+    assert_eq!(pushed[0].subject.digest, d);
+    let reqs = server.requests();
+    let manifest_puts: Vec<usize> = (0..reqs.len())
+        .filter(|&i| reqs[i].method == "PUT" && reqs[i].path.contains("/manifests/"))
+        .collect();
+    assert_eq!(manifest_puts.len(), 2, "{reqs:?}");
+    let between = &reqs[manifest_puts[0] + 1..manifest_puts[1]];
+    assert_eq!(
+        between.iter().filter(|r| r.method == "HEAD").count(),
+        2,
+        "both blobs are checked again: {between:?}"
+    );
+    assert!(
+        between
+            .iter()
+            .any(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/")),
+        "the blob that read as missing is uploaded again: {between:?}"
+    );
+
+    let server = serve_with(usize::MAX);
+    let err = push_referrer(&reference(&server.host(), "t/race:1"), &a, &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SourceError::HttpStatus { status: 400, detail: Some(d), .. } if d.contains("MANIFEST_BLOB_UNKNOWN")),
+        "{err}"
+    );
+    let puts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .count();
+    assert_eq!(puts, 4, "bounded retries");
 }
