@@ -495,8 +495,8 @@ async fn scan_platform(
 ) -> Result<(Inventory, PlatformScan), FlowError> {
     if let Some(base) = base {
         match fast_path(client, env, t, base, limits).await {
-            Ok((layers, diff_ref, stats)) => {
-                let readers = vec![diff_ref, t.reference.id.clone()];
+            Ok((layers, stats)) => {
+                let readers = vec![t.reference.id.clone()];
                 let t0 = std::time::Instant::now();
                 let inv = scan_layers(client, layers, run, readers).await;
                 timing("scan_changes", t0);
@@ -532,15 +532,18 @@ async fn scan_platform(
     ))
 }
 
-/// The base's stored fragment, the whiteouts of what the build deleted from it, and the diff.
+/// The base's stored fragment, the whiteouts of what the build deleted from it, and the diff's
+/// fragment. Both fragments come from ExecOps of our own image running `stella-frontend fragment`:
+/// over the base (cached by BuildKit, so free on a warmed base) and over `DiffOp(base, final)`
+/// (where the files are local to the process reading them; walking the diff over ReadDir/ReadFile
+/// would move every file through the gateway). The two are solved at once.
 async fn fast_path(
     client: &Client,
     env: &Env,
     t: &Target,
     base: &str,
     limits: &Limits,
-) -> Result<(Vec<LayerChanges>, String, WalkStats), String> {
-    let mut c = client.clone();
+) -> Result<(Vec<LayerChanges>, WalkStats), String> {
     let def = t
         .reference
         .def
@@ -548,46 +551,37 @@ async fn fast_path(
         .ok_or("the result ref carries no definition")?;
     let ours = env.opts.get("source").cloned().unwrap_or_default();
 
-    // The base image's fragment: an ExecOp of our own image, cached by BuildKit.
-    let t0 = std::time::Instant::now();
     let mut b = Builder::new();
     let frontend = b.image(&ours, None);
     let base_img = b.image(base, t.platform.as_ref());
-    let exec = b.fragment_exec(&frontend, &base_img);
-    let frag_ref = solve_ref(&mut c, b.build(&exec), "Solve (base fragment)")
-        .await
-        .map_err(|e| e.to_string())?;
-    let (bytes, _) = walk::read_all(&mut c, &frag_ref.id, llb::FRAGMENT_FILE, MAX_FRAGMENT)
-        .await
-        .map_err(|s| format!("reading the fragment: {}", s.message()))?;
-    let bytes = bytes.ok_or("fragment too large")?;
-    timing("fragment solve + read", t0);
-    let t0 = std::time::Instant::now();
-    let fragment = scanner_core::fragment::decode(&bytes, limits).map_err(|e| e.to_string())?;
-    timing("fragment decode", t0);
-    let t0 = std::time::Instant::now();
+    let exec = b.fragment_exec(&frontend, &base_img, "[stella] scan base image");
+    let base_def = b.build(&exec);
 
-    // DiffOp(base, final).
     let mut b = Builder::new();
     let fin = b.import(def).map_err(|e| e.to_string())?;
     let base_img = b.image(base, t.platform.as_ref());
     let diff = b.diff(&base_img, &fin);
-    let diff_ref = solve_ref(&mut c, b.build(&diff), "Solve (diff)")
-        .await
-        .map_err(|e| e.to_string())?;
+    let frontend = b.image(&ours, None);
+    let exec = b.fragment_exec(&frontend, &diff, "[stella] scan build changes");
+    let diff_def = b.build(&exec);
 
-    timing("diff solve", t0);
+    let t0 = std::time::Instant::now();
+    let (fragment, changes) = tokio::try_join!(
+        fetch_fragment(client, base_def, "base", limits),
+        fetch_fragment(client, diff_def, "diff", limits),
+    )?;
+    timing("fragments (base, diff)", t0);
+
     let t0 = std::time::Instant::now();
     let (whiteouts, dir_calls) = walk::deletions(client, &t.reference.id, &fragment)
         .await
         .map_err(|s| format!("checking deletions: {}", s.message()))?;
     timing("deletions", t0);
-    let t0 = std::time::Instant::now();
-    let (changes, mut stats) = walk::walk(client, &diff_ref.id, limits)
-        .await
-        .map_err(|e| e.to_string())?;
-    timing(&format!("diff walk ({stats:?})"), t0);
-    stats.read_dir += dir_calls;
+    let stats = WalkStats {
+        read_dir: dir_calls,
+        read_file: 2,
+        entries: changes.entries.len() as u64,
+    };
     let deleted = LayerChanges {
         blob_digest: fragment.blob_digest.clone(),
         diff_id: fragment.diff_id.clone(),
@@ -595,7 +589,29 @@ async fn fast_path(
         entries: whiteouts,
         diagnostics: Vec::new(),
     };
-    Ok((vec![fragment, deleted, changes], diff_ref.id, stats))
+    Ok((vec![fragment, deleted, changes], stats))
+}
+
+/// Solves one fragment ExecOp and decodes the fragment file it wrote.
+async fn fetch_fragment(
+    client: &Client,
+    def: Definition,
+    what: &str,
+    limits: &Limits,
+) -> Result<LayerChanges, String> {
+    let mut c = client.clone();
+    let r = solve_ref(&mut c, def, "Solve (fragment)")
+        .await
+        .map_err(|e| format!("the {what} fragment: {e}"))?;
+    let (bytes, _) = walk::read_all(&mut c, &r.id, llb::FRAGMENT_FILE, MAX_FRAGMENT)
+        .await
+        .map_err(|s| format!("reading the {what} fragment: {}", s.message()))?;
+    let bytes = bytes.ok_or_else(|| format!("the {what} fragment is over {MAX_FRAGMENT} bytes"))?;
+    let t0 = std::time::Instant::now();
+    let decoded = scanner_core::fragment::decode(&bytes, limits)
+        .map_err(|e| format!("the {what} fragment: {e}"));
+    timing(&format!("{what} fragment decode"), t0);
+    decoded
 }
 
 /// `scan_changes` on a blocking thread, reading the few files it asks for from `refs` in order.

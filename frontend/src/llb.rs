@@ -181,11 +181,12 @@ impl Builder {
         }
     }
 
-    /// Runs `stella-frontend fragment` from `frontend` (our own image) over `base` mounted
-    /// read-only, with no network; the output (index 0) holds [`FRAGMENT_FILE`].
-    pub fn fragment_exec(&mut self, frontend: &Output, base: &Output) -> Output {
+    /// Runs `stella-frontend fragment` from `frontend` (our own image) over `rootfs` (the base
+    /// image, or the build's `DiffOp`) mounted read-only, with no network; the output (index 0)
+    /// holds [`FRAGMENT_FILE`]. `name` is the vertex name shown in the build's progress.
+    pub fn fragment_exec(&mut self, frontend: &Output, rootfs: &Output, name: &str) -> Output {
         let op = Op {
-            inputs: vec![frontend.input(), base.input()],
+            inputs: vec![frontend.input(), rootfs.input()],
             op: Some(op::Op::Exec(ExecOp {
                 meta: Some(Meta {
                     args: vec![
@@ -234,7 +235,7 @@ impl Builder {
                 "exec.meta.network",
                 "exec.mount.selector",
             ],
-            "[stella] scan base image",
+            name,
         );
         Output {
             digest: d,

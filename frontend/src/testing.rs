@@ -9,8 +9,9 @@
 //!   `docker-image://stella.test/final/<platform>`, plus `refs.platforms` and
 //!   `containerimage.config/<platform>` metadata.
 //! * `Solve` with a definition: the terminal op decides — `local://…` serves the configured
-//!   Dockerfile; an ExecOp runs the configured fragment runner on the image mounted at input 1
-//!   (cached by op digest, as BuildKit caches an ExecOp); a DiffOp serves the upper image's entries
+//!   Dockerfile; an ExecOp runs the configured fragment runner on what is mounted at input 1 — an
+//!   image, or a DiffOp laid out as a directory of the changed paths, as BuildKit mounts one —
+//!   cached by op digest, as BuildKit caches an ExecOp; a DiffOp serves the upper image's entries
 //!   that differ from the lower's; a FileOp of mkfile actions serves those files.
 //! * `ReadDir` / `ReadFile` / `StatFile`: from the ref's directory, Go `os.FileMode` bits in `mode`
 //!   as fsutil sends them; counted per ref.
@@ -183,8 +184,10 @@ pub struct Record {
     pub returned: Option<gw::ReturnRequest>,
     /// File RPCs per ref id.
     pub counts: BTreeMap<String, Counts>,
-    /// Fragment ExecOps actually run (not served from the cache).
+    /// Fragment ExecOps over an image (the base) actually run (not served from the cache).
     pub fragment_runs: u64,
+    /// Fragment ExecOps over a DiffOp actually run.
+    pub diff_fragment_runs: u64,
     /// Pings.
     pub pings: u64,
 }
@@ -193,7 +196,13 @@ pub struct Record {
 struct State {
     refs: BTreeMap<String, RefContent>,
     exec_cache: BTreeMap<String, String>,
+    /// Fragment ExecOps over a DiffOp: cached like any ExecOp, forgotten by
+    /// [`Bridge::forget_build_cache`].
+    diff_exec_cache: BTreeMap<String, String>,
     diff_cache: BTreeMap<(PathBuf, PathBuf), Arc<BTreeSet<String>>>,
+    /// DiffOps laid out as directories (for an ExecOp mounting one), under `scratch`.
+    materialized: BTreeMap<(PathBuf, PathBuf), PathBuf>,
+    scratch: Option<tempfile::TempDir>,
     next: u64,
     record: Record,
 }
@@ -238,6 +247,50 @@ impl Bridge {
         if let Ok(mut s) = self.state.lock() {
             s.record = Record::default();
         }
+    }
+
+    /// Forgets what BuildKit caches for one build's result (the DiffOp and the fragment ExecOp over
+    /// it) but keeps the base's fragment ExecOp: the next run is a new build on a warmed base. The
+    /// directory a DiffOp was copied to stays: BuildKit mounts a diff snapshot without copying, so
+    /// the copy is the emulation's cost, not the build's.
+    pub fn forget_build_cache(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.diff_exec_cache.clear();
+            s.diff_cache.clear();
+        }
+    }
+
+    fn diff_of(&self, lower: &Path, upper: &Path) -> Result<Arc<BTreeSet<String>>, Status> {
+        let key = (lower.to_path_buf(), upper.to_path_buf());
+        if let Some(o) = self.with(|s| s.diff_cache.get(&key).cloned())? {
+            return Ok(o);
+        }
+        let o = Arc::new(diff_paths(lower, upper));
+        self.with(|s| s.diff_cache.insert(key, o.clone()))?;
+        Ok(o)
+    }
+
+    /// `DiffOp(lower, upper)` as a directory: the changed paths of `upper` copied with their
+    /// modes (symlinks as symlinks), as BuildKit mounts a diff into an ExecOp.
+    fn materialized_diff(&self, lower: &Path, upper: &Path) -> Result<PathBuf, Status> {
+        let key = (lower.to_path_buf(), upper.to_path_buf());
+        if let Some(d) = self.with(|s| s.materialized.get(&key).cloned())? {
+            return Ok(d);
+        }
+        let only = self.diff_of(lower, upper)?;
+        let dest = self
+            .with(|s| -> std::io::Result<PathBuf> {
+                if s.scratch.is_none() {
+                    s.scratch = Some(tempfile::tempdir()?);
+                }
+                s.next += 1;
+                let base = s.scratch.as_ref().map(|t| t.path().to_path_buf());
+                Ok(base.unwrap_or_default().join(format!("diff-{}", s.next)))
+            })?
+            .map_err(internal)?;
+        lay_out(upper, &only, &dest).map_err(internal)?;
+        self.with(|s| s.materialized.insert(key, dest.clone()))?;
+        Ok(dest)
     }
 
     /// The content of ref `id`.
@@ -357,6 +410,16 @@ impl Bridge {
                 .ok_or_else(|| Status::invalid_argument(format!("input {d} not in definition")))
         };
         let op = get(&top.digest)?;
+        let input_source = |of: &Op, input: usize| -> Result<String, Status> {
+            let i = of
+                .inputs
+                .get(input)
+                .ok_or_else(|| Status::invalid_argument("missing input"))?;
+            match &get(&i.digest)?.op {
+                Some(op::Op::Source(s)) => Ok(s.identifier.clone()),
+                _ => Err(Status::unimplemented("only image inputs are emulated")),
+            }
+        };
         let source_of = |input: usize| -> Result<String, Status> {
             let i = op
                 .inputs
@@ -384,7 +447,13 @@ impl Bridge {
             }
             Some(op::Op::Exec(_)) => {
                 let key = top.digest.clone();
-                if let Some(id) = self.with(|s| s.exec_cache.get(&key).cloned())? {
+                let cached = self.with(|s| {
+                    s.exec_cache
+                        .get(&key)
+                        .or_else(|| s.diff_exec_cache.get(&key))
+                        .cloned()
+                })?;
+                if let Some(id) = cached {
                     return Ok(id);
                 }
                 if self.config.faults.fragment_fails {
@@ -392,34 +461,44 @@ impl Bridge {
                         "process \"/stella-frontend fragment\" did not complete successfully: exit code: 1",
                     ));
                 }
-                let base = self.image_dir(&source_of(1)?)?;
+                // Input 1 is the rootfs: an image, or a DiffOp mounted as BuildKit mounts one (the
+                // changed paths and their parents only; deletions are not visible).
+                let rootfs_input = op
+                    .inputs
+                    .get(1)
+                    .ok_or_else(|| Status::invalid_argument("the ExecOp has no rootfs input"))?;
+                let rootfs_op = get(&rootfs_input.digest)?;
+                let (rootfs, over_diff) = match &rootfs_op.op {
+                    Some(op::Op::Diff(_)) => {
+                        let lower = self.image_dir(&input_source(rootfs_op, 0)?)?;
+                        let upper = self.image_dir(&input_source(rootfs_op, 1)?)?;
+                        (self.materialized_diff(&lower, &upper)?, true)
+                    }
+                    _ => (self.image_dir(&source_of(1)?)?, false),
+                };
                 let bytes = if self.config.faults.garbage_fragment {
                     b"{\"format\":\"not-a-fragment\"}".to_vec()
                 } else {
-                    (self.config.fragment)(&base).map_err(Status::unknown)?
+                    (self.config.fragment)(&rootfs).map_err(Status::unknown)?
                 };
                 let mut files = BTreeMap::new();
                 files.insert(crate::llb::FRAGMENT_FILE.to_owned(), bytes);
                 let id = self.add_ref("fragment", RefContent::Files(files))?;
                 self.with(|s| {
-                    s.exec_cache.insert(key, id.clone());
-                    s.record.fragment_runs += 1;
+                    if over_diff {
+                        s.diff_exec_cache.insert(key, id.clone());
+                        s.record.diff_fragment_runs += 1;
+                    } else {
+                        s.exec_cache.insert(key, id.clone());
+                        s.record.fragment_runs += 1;
+                    }
                 })?;
                 Ok(id)
             }
             Some(op::Op::Diff(_)) => {
                 let lower = self.image_dir(&source_of(0)?)?;
                 let upper = self.image_dir(&source_of(1)?)?;
-                let cached =
-                    self.with(|s| s.diff_cache.get(&(lower.clone(), upper.clone())).cloned())?;
-                let only = match cached {
-                    Some(o) => o,
-                    None => {
-                        let o = Arc::new(diff_paths(&lower, &upper));
-                        self.with(|s| s.diff_cache.insert((lower, upper.clone()), o.clone()))?;
-                        o
-                    }
-                };
+                let only = self.diff_of(&lower, &upper)?;
                 self.add_ref(
                     "diff",
                     RefContent::Dir {
@@ -443,6 +522,32 @@ impl Bridge {
             _ => Err(Status::unimplemented("op not emulated")),
         }
     }
+}
+
+/// Copies the root-relative `paths` of `from` to `to`: directories, files (with their permission
+/// bits) and symlinks (as symlinks). Parents sort before their children.
+fn lay_out(from: &Path, paths: &BTreeSet<String>, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(to)?;
+    let mut dirs = Vec::new();
+    for rel in paths {
+        let (src, dst) = (from.join(rel), to.join(rel));
+        let meta = fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            fs::create_dir_all(&dst)?;
+            dirs.push((dst, meta.permissions().mode()));
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            fs::copy(&src, &dst)?;
+        }
+    }
+    // Directory modes last, so a read-only directory does not stop its own copy.
+    for (d, mode) in dirs.into_iter().rev() {
+        fs::set_permissions(d, fs::Permissions::from_mode(mode | 0o700))?;
+    }
+    Ok(())
 }
 
 /// Root-relative `path` under `root`, refusing `..`.

@@ -348,10 +348,11 @@ async fn full_path_forwards_options_and_attaches_valid_sboms() {
     validate("cyclonedx", &docs[1].2);
 }
 
-/// Warmed base: the fragment comes from the (cached) ExecOp, only the diff is walked, and the SBOM
-/// is byte-identical to the full path's.
+/// Warmed base: the base's fragment comes from the (cached) ExecOp, the diff's from an ExecOp over
+/// `DiffOp(base, final)`, nothing but the two fragment files crosses the bridge, and the SBOM is
+/// byte-identical to the full path's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fast_path_walks_only_the_diff_and_matches_the_full_path() {
+async fn fast_path_reads_two_fragments_and_matches_the_full_path() {
     let Some((app, minbase)) = corpus_roots() else {
         return;
     };
@@ -361,9 +362,9 @@ async fn fast_path_walks_only_the_diff_and_matches_the_full_path() {
     assert!(r.status.success(), "frontend failed: {}", r.stderr);
     assert!(!r.stderr.contains("fast path failed"), "{}", r.stderr);
     assert_eq!(
-        bridge.record(|r| r.fragment_runs),
-        1,
-        "fragment ExecOp ran once"
+        bridge.record(|r| (r.fragment_runs, r.diff_fragment_runs)),
+        (1, 1),
+        "one fragment ExecOp over the base, one over the diff"
     );
     let fast = spdx_of(&documents(&bridge, "linux/amd64"));
     let solves = bridge.record(|r| r.solves.clone());
@@ -383,11 +384,21 @@ async fn fast_path_walks_only_the_diff_and_matches_the_full_path() {
     assert!(diff_solve.frontend.is_empty());
     let final_counts = counts(&bridge, "final");
     let diff_counts = counts(&bridge, "diff");
+    let fragment_counts = counts(&bridge, "fragment");
     assert_eq!(
         final_counts.read_file, 0,
         "nothing read from the final ref: {final_counts:?}"
     );
-    assert!(diff_counts.read_file > 0 && diff_counts.read_dir > 0);
+    assert_eq!(
+        diff_counts,
+        Default::default(),
+        "the diff is read inside the ExecOp, never over the bridge"
+    );
+    assert_eq!(
+        (fragment_counts.read_dir, fragment_counts.read_file),
+        (0, 2),
+        "each fragment file read once: {fragment_counts:?}"
+    );
     let entries = |p: &Path| walkdir_count(p);
     assert!(
         final_counts.read_dir < entries(&minbase) / 10,
@@ -399,9 +410,20 @@ async fn fast_path_walks_only_the_diff_and_matches_the_full_path() {
     let r = run(&bridge, &base_opts()).await;
     assert!(r.status.success(), "{}", r.stderr);
     assert_eq!(
-        bridge.record(|r| r.fragment_runs),
-        0,
-        "cached fragment reused"
+        bridge.record(|r| (r.fragment_runs, r.diff_fragment_runs)),
+        (0, 0),
+        "cached fragments reused"
+    );
+    assert_eq!(spdx_of(&documents(&bridge, "linux/amd64")), fast);
+
+    // A new build on the warmed base: only the diff's ExecOp runs again.
+    bridge.forget_build_cache();
+    bridge.reset_record();
+    let r = run(&bridge, &base_opts()).await;
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_eq!(
+        bridge.record(|r| (r.fragment_runs, r.diff_fragment_runs)),
+        (0, 1)
     );
     assert_eq!(spdx_of(&documents(&bridge, "linux/amd64")), fast);
 
