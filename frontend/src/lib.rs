@@ -11,7 +11,8 @@
 //!   changes and scanned with `scanner_core::scan::scan_changes`;
 //! * **fast path** (the Dockerfile's final base is a registry image) — the base's scan comes from an
 //!   ExecOp of our own image running `stella-frontend fragment` over the base (cached by BuildKit,
-//!   so free on a warmed base), and only `DiffOp(base, final)` is walked. A diff ref cannot show
+//!   so free on a warmed base), and `DiffOp(base, final)` by a second such ExecOp mounting the
+//!   diff, so only the two fragment files cross the gateway. A diff ref cannot show
 //!   deletions, so the directories of the base holding files the scan uses are listed on the final
 //!   ref and what is gone becomes whiteouts. Any failure falls back to the full path.
 //!
