@@ -420,16 +420,7 @@ impl Bridge {
                 _ => Err(Status::unimplemented("only image inputs are emulated")),
             }
         };
-        let source_of = |input: usize| -> Result<String, Status> {
-            let i = op
-                .inputs
-                .get(input)
-                .ok_or_else(|| Status::invalid_argument("missing input"))?;
-            match &get(&i.digest)?.op {
-                Some(op::Op::Source(s)) => Ok(s.identifier.clone()),
-                _ => Err(Status::unimplemented("only image inputs are emulated")),
-            }
-        };
+        let source_of = |input: usize| input_source(op, input);
         match &op.op {
             Some(op::Op::Source(s)) if s.identifier.starts_with("local://") => {
                 let (name, text) = self
