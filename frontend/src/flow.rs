@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use scanner_core::entrytrace::ImageConfig;
 use scanner_core::layer::{LayerChanges, Limits};
-use scanner_core::model::{Inventory, PackageKind, ScanReport, SourceKind, Subject, Tool};
+use scanner_core::model::{Inventory, ScanReport, SourceKind, Subject, Tool};
+use scanner_core::overlay::{NodeKind, Overlay};
+use scanner_core::sbom::spdx::{FileDigests, SpdxOptions};
 
 use crate::dockerfile::{self, Base};
 use crate::llb::{self, Builder};
@@ -30,6 +32,8 @@ pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
 const MAX_FRAGMENT: u64 = 1 << 30;
 /// The gateway's message limit, less room for the rest of a Solve request.
 const MAX_SOLVE_FILES: usize = (16 << 20) - (256 << 10);
+/// Files read at once for the full mode's per-file digests.
+const DIGEST_CONCURRENCY: usize = 16;
 
 /// Gateway caps we use.
 pub mod caps {
@@ -270,10 +274,10 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
     let t_scan = std::time::Instant::now();
     let mut outcome = Outcome::default();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut planned: Vec<(String, Vec<(String, &'static str)>)> = Vec::new();
+    let mut planned: Vec<(String, String, &'static str)> = Vec::new();
     for t in &targets {
         let config = meta::config_for(&res.metadata, t.config_key.as_deref());
-        let (inventory, scan) = scan_platform(
+        let (inventory, layers, scan) = scan_platform(
             &client,
             env,
             t,
@@ -285,49 +289,46 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
         outcome.scans.push(scan);
         let report = report(&settings, env, &config, inventory);
         let stem = t.key.replace('/', "_");
-        let mut atts = Vec::new();
         let spdx_path = format!("{stem}.spdx.json");
-        files.push((
-            spdx_path.clone(),
-            scanner_core::sbom::spdx::to_spdx_json(&report),
-        ));
-        atts.push((spdx_path, SPDX_PREDICATE));
+        let spdx = spdx_document(&client, &settings, t, &layers, &report).await?;
+        files.push((spdx_path.clone(), spdx));
+        planned.push((t.key.clone(), spdx_path, SPDX_PREDICATE));
         if settings.cyclonedx {
             let path = format!("{stem}.cdx.json");
-            files.push((
-                path.clone(),
-                scanner_core::sbom::cyclonedx::to_cyclonedx_json(&report),
-            ));
-            atts.push((path, CYCLONEDX_PREDICATE));
+            let cdx = scanner_core::sbom::cyclonedx::to_cyclonedx_json(&report);
+            if cdx.len() > MAX_SOLVE_FILES {
+                return Err(too_large(&t.key, "CycloneDX", cdx.len()));
+            }
+            files.push((path.clone(), cdx));
+            planned.push((t.key.clone(), path, CYCLONEDX_PREDICATE));
         }
-        planned.push((t.key.clone(), atts));
     }
-
     timing("scans and documents", t_scan);
-    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
-    if total > MAX_SOLVE_FILES {
-        return Err(FlowError::Scan {
-            platform: "all".to_owned(),
-            why: format!(
-                "the SBOM documents total {total} bytes, over the {MAX_SOLVE_FILES}-byte gateway \
-                 message limit: set build-arg STELLA_SBOM_MODE=compact"
-            ),
-        });
-    }
-    let epoch = settings.source_date_epoch.unwrap_or(0);
-    let mut b = Builder::new();
-    let out = b.files(&files, epoch);
-    let files_ref = solve_ref(&mut c, b.build(&out), "Solve (SBOM files)").await?;
 
-    for (key, atts) in planned {
-        let list = res
-            .attestations
+    // The documents travel inside LLB (FileOp mkfile), so each Solve must fit one gateway
+    // message: as few Solves as the sizes allow, each under the limit.
+    let epoch = settings.source_date_epoch.unwrap_or(0);
+    let mut refs: BTreeMap<String, Ref> = BTreeMap::new();
+    for group in pack(files, MAX_SOLVE_FILES) {
+        let mut b = Builder::new();
+        let out = b.files(&group, epoch);
+        let files_ref = solve_ref(&mut c, b.build(&out), "Solve (SBOM files)").await?;
+        for (path, _) in &group {
+            refs.insert(path.clone(), files_ref.clone());
+        }
+    }
+
+    for (key, path, predicate) in planned {
+        let Some(files_ref) = refs.get(&path) else {
+            continue;
+        };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("reason".to_owned(), b"sbom".to_vec());
+        res.attestations
             .entry(key)
-            .or_insert_with(Attestations::default);
-        for (path, predicate) in atts {
-            let mut metadata = BTreeMap::new();
-            metadata.insert("reason".to_owned(), b"sbom".to_vec());
-            list.attestation.push(Attestation {
+            .or_insert_with(Attestations::default)
+            .attestation
+            .push(Attestation {
                 kind: AttestationKind::InToto as i32,
                 metadata,
                 r#ref: Some(files_ref.clone()),
@@ -339,7 +340,6 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
                     name: String::new(),
                 }],
             });
-        }
     }
     Ok((res, outcome))
 }
@@ -485,6 +485,8 @@ async fn final_base(
     dockerfile::final_base(&text, &env.opts).map_err(|e| e.to_string())
 }
 
+/// Scans one platform's result: its inventory, and the layers it was composed from (what the
+/// full mode's per-file digests look paths up in).
 async fn scan_platform(
     client: &Client,
     env: &Env,
@@ -492,16 +494,17 @@ async fn scan_platform(
     base: Option<&str>,
     run: Option<&ImageConfig>,
     limits: &Limits,
-) -> Result<(Inventory, PlatformScan), FlowError> {
+) -> Result<(Inventory, Vec<LayerChanges>, PlatformScan), FlowError> {
     if let Some(base) = base {
         match fast_path(client, env, t, base, limits).await {
             Ok((layers, stats)) => {
                 let readers = vec![t.reference.id.clone()];
                 let t0 = std::time::Instant::now();
-                let inv = scan_layers(client, layers, run, readers).await;
+                let (inv, layers) = scan_layers(client, layers, run, readers).await;
                 timing("scan_changes", t0);
                 return Ok((
                     inv,
+                    layers,
                     PlatformScan {
                         platform: t.key.clone(),
                         fast: true,
@@ -521,9 +524,10 @@ async fn scan_platform(
             platform: t.key.clone(),
             why: e.to_string(),
         })?;
-    let inv = scan_layers(client, vec![changes], run, vec![t.reference.id.clone()]).await;
+    let (inv, layers) = scan_layers(client, vec![changes], run, vec![t.reference.id.clone()]).await;
     Ok((
         inv,
+        layers,
         PlatformScan {
             platform: t.key.clone(),
             fast: false,
@@ -614,13 +618,14 @@ async fn fetch_fragment(
     decoded
 }
 
-/// `scan_changes` on a blocking thread, reading the few files it asks for from `refs` in order.
+/// `scan_changes` on a blocking thread, reading the few files it asks for from `refs` in order;
+/// the layers come back with the inventory.
 async fn scan_layers(
     client: &Client,
     layers: Vec<LayerChanges>,
     run: Option<&ImageConfig>,
     refs: Vec<String>,
-) -> Inventory {
+) -> (Inventory, Vec<LayerChanges>) {
     let handle = tokio::runtime::Handle::current();
     let client = client.clone();
     let run = run.cloned();
@@ -636,10 +641,135 @@ async fn scan_layers(
             }
             None
         };
-        scanner_core::scan::scan_changes(&layers, run.as_ref(), &read)
+        let inventory = scanner_core::scan::scan_changes(&layers, run.as_ref(), &read);
+        (inventory, layers)
     })
     .await
     .unwrap_or_default()
+}
+
+/// The platform's SPDX document: compact, or in full mode with each owned regular file and its
+/// digests, read from the result ref — written compact, with a warning, when the full document
+/// would not fit one gateway message.
+async fn spdx_document(
+    client: &Client,
+    settings: &Settings,
+    t: &Target,
+    layers: &[LayerChanges],
+    report: &ScanReport,
+) -> Result<Vec<u8>, FlowError> {
+    use scanner_core::sbom::spdx::to_spdx_json_with;
+    if settings.mode == SbomMode::Full {
+        let t0 = std::time::Instant::now();
+        let digests = file_digests(client, &t.reference.id, layers, &report.inventory).await;
+        timing("file digests", t0);
+        let full = to_spdx_json_with(
+            report,
+            &SpdxOptions {
+                files: Some(&digests),
+            },
+        );
+        if full.len() <= MAX_SOLVE_FILES {
+            return Ok(full);
+        }
+        warn(&format!(
+            "{}: the full SPDX document is {} bytes, over the {MAX_SOLVE_FILES}-byte gateway \
+             message limit; writing it compact (no per-file entries)",
+            t.key,
+            full.len()
+        ));
+    }
+    let compact = to_spdx_json_with(report, &SpdxOptions::default());
+    if compact.len() > MAX_SOLVE_FILES {
+        return Err(too_large(&t.key, "SPDX", compact.len()));
+    }
+    Ok(compact)
+}
+
+fn too_large(platform: &str, what: &str, len: usize) -> FlowError {
+    FlowError::Scan {
+        platform: platform.to_owned(),
+        why: format!(
+            "the {what} document is {len} bytes, over the {MAX_SOLVE_FILES}-byte gateway message \
+             limit (build-arg STELLA_SBOM_VIEW=usage writes only what the entrypoint uses)"
+        ),
+    }
+}
+
+/// SHA-1 and SHA-256 of every file a package of `inventory` owns that is a regular file in the
+/// merged `layers` (a path that is itself a symlink is left out, as in the generator), read from
+/// `reference` several at a time. A file that cannot be read is left out.
+async fn file_digests(
+    client: &Client,
+    reference: &str,
+    layers: &[LayerChanges],
+    inventory: &Inventory,
+) -> BTreeMap<String, FileDigests> {
+    let mut overlay = Overlay::new(&Limits::default());
+    for (i, l) in layers.iter().enumerate() {
+        overlay.apply(i, l);
+    }
+    let mut out = BTreeMap::new();
+    let mut queue: Vec<String> = Vec::new();
+    for path in scanner_core::sbom::spdx::owned_paths(inventory) {
+        match overlay.node(path) {
+            Some(n) if n.kind == NodeKind::File => match &n.content {
+                Some(bytes) => {
+                    out.insert(path.to_owned(), FileDigests::of(bytes));
+                }
+                None => queue.push(path.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    let limit = Limits::default().max_wanted_file;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queue = queue.into_iter();
+    loop {
+        while tasks.len() < DIGEST_CONCURRENCY {
+            let Some(path) = queue.next() else { break };
+            let mut c = client.clone();
+            let r = reference.to_owned();
+            tasks.spawn(async move {
+                let bytes = walk::read_all(&mut c, &r, &path, limit).await;
+                let digests = match bytes {
+                    Ok((Some(b), _)) => tokio::task::spawn_blocking(move || FileDigests::of(&b))
+                        .await
+                        .ok(),
+                    _ => None,
+                };
+                (path, digests)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        if let Ok((path, Some(d))) = joined {
+            out.insert(path, d);
+        }
+    }
+    out
+}
+
+/// Packs `files` into groups whose data totals at most `limit` bytes each (a file over the limit
+/// alone in its group), in order.
+fn pack(files: Vec<(String, Vec<u8>)>, limit: usize) -> Vec<Vec<(String, Vec<u8>)>> {
+    let mut groups: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+    let mut size = 0usize;
+    for f in files {
+        let len = f.1.len();
+        match groups.last_mut() {
+            Some(g) if size + len <= limit => {
+                size += len;
+                g.push(f);
+            }
+            _ => {
+                size = len;
+                groups.push(vec![f]);
+            }
+        }
+    }
+    groups
 }
 
 fn report(
@@ -648,17 +778,10 @@ fn report(
     config: &meta::PlatformConfig,
     inventory: Inventory,
 ) -> ScanReport {
-    let mut inventory = match settings.view {
+    let inventory = match settings.view {
         SbomView::Inventory => inventory,
         SbomView::Usage => scanner_core::usage::usage_view(&inventory),
     };
-    if settings.mode == SbomMode::Compact {
-        inventory
-            .packages
-            .retain(|p| p.kind != Some(PackageKind::Binary));
-        inventory.natives.clear();
-        inventory.diagnostics.clear();
-    }
     let name = env
         .opts
         .get("filename")
@@ -677,5 +800,34 @@ fn report(
             name: "stella-frontend".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack;
+
+    #[test]
+    fn pack_keeps_order_and_each_group_under_the_limit() {
+        let f = |n: &str, len: usize| (n.to_owned(), vec![0u8; len]);
+        let names = |groups: &[Vec<(String, Vec<u8>)>]| -> Vec<Vec<String>> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|(n, _)| n.clone()).collect())
+                .collect()
+        };
+        let groups = pack(
+            vec![f("a", 4), f("b", 5), f("c", 2), f("d", 12), f("e", 1)],
+            10,
+        );
+        assert_eq!(
+            names(&groups),
+            [vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]
+        );
+        assert!(pack(Vec::new(), 10).is_empty());
+        assert_eq!(
+            names(&pack(vec![f("a", 3), f("b", 7)], 10)),
+            [vec!["a", "b"]]
+        );
     }
 }

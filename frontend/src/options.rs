@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | `STELLA_FAST_PATH` | `true`/`false` | `true` | reuse the base image's stored scan and walk only `DiffOp(base, final)` |
 //! | `STELLA_CYCLONEDX` | `true`/`false` | `false` | attach a CycloneDX document next to the SPDX one |
-//! | `STELLA_SBOM_MODE` | `full`/`compact` | `full` | `compact` leaves out the unowned-binary components and per-file diagnostics |
+//! | `STELLA_SBOM_MODE` | `compact`/`full` | `compact` | `compact`: every package, no per-file entries; `full`: plus each owned file with its SHA-1 and SHA-256 (as the generator's `mode`) |
 //! | `STELLA_SBOM_VIEW` | `inventory`/`usage` | `inventory` | `usage`: only what the image's entrypoint uses |
 //! | `STELLA_DOCKERFILE_FRONTEND` | image reference | — | run this Dockerfile frontend image (`gateway.v0`) instead of the built-in `dockerfile.v0` |
 //!
@@ -95,14 +95,15 @@ where
     Ok(indexed.into_values().collect())
 }
 
-/// Which SBOM content to write.
+/// Which SBOM content to write (the generator's `mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SbomMode {
-    /// Everything found.
+    /// Every package, no per-file entries.
     #[default]
-    Full,
-    /// No unowned-binary components nor per-file diagnostics (for very large images).
     Compact,
+    /// Every package plus each file a package owns, with its SHA-1 and SHA-256; written compact
+    /// when that would not fit the gateway's message limit.
+    Full,
 }
 
 /// Which view of the inventory to write.
@@ -137,7 +138,7 @@ impl Default for Settings {
         Settings {
             fast_path: true,
             cyclonedx: false,
-            mode: SbomMode::Full,
+            mode: SbomMode::Compact,
             view: SbomView::Inventory,
             dockerfile_frontend: None,
             source_date_epoch: None,
@@ -179,13 +180,13 @@ impl Settings {
                 "STELLA_CYCLONEDX" => s.cyclonedx = boolean(name, value)?,
                 "STELLA_SBOM_MODE" => {
                     s.mode = match value.trim() {
-                        "full" | "" => SbomMode::Full,
-                        "compact" => SbomMode::Compact,
+                        "compact" | "" => SbomMode::Compact,
+                        "full" => SbomMode::Full,
                         _ => {
                             return Err(OptionError::BadValue {
                                 name: name.to_owned(),
                                 value: value.clone(),
-                                expected: "full or compact",
+                                expected: "compact or full",
                             })
                         }
                     }
@@ -298,6 +299,13 @@ mod tests {
         let s = Settings::from_options(&o).unwrap();
         assert!(!s.fast_path && s.cyclonedx);
         assert_eq!(s.view, SbomView::Usage);
+        assert_eq!(
+            s.mode,
+            SbomMode::Compact,
+            "compact is the default, as the generator's"
+        );
+        let full = opts(&[("build-arg:STELLA_SBOM_MODE", "full")]);
+        assert_eq!(Settings::from_options(&full).unwrap().mode, SbomMode::Full);
         assert_eq!(s.source_date_epoch, Some(1_700_000_000));
         let f = forwarded(&o, &s);
         assert_eq!(

@@ -450,6 +450,96 @@ async fn fast_path_reads_two_fragments_and_matches_the_full_path() {
     );
 }
 
+/// `STELLA_SBOM_MODE` means what the generator's `mode` means: compact (the default) keeps every
+/// package — unowned binaries too — with no per-file entries; full adds each owned regular file with
+/// digests matching the rootfs, the same on the fast and the full path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sbom_modes_match_the_generator() {
+    let Some((app, minbase)) = corpus_roots() else {
+        return;
+    };
+    let doc_for = |extra: &'static [(&'static str, &'static str)]| {
+        let (app, minbase) = (app.clone(), minbase.clone());
+        async move {
+            let bridge = Bridge::new(app_config(&app, &minbase));
+            let r = run(&bridge, &opts_with(extra)).await;
+            assert!(r.status.success(), "{}", r.stderr);
+            assert!(!r.stderr.contains("fast path failed"), "{}", r.stderr);
+            assert!(!r.stderr.contains("writing it compact"), "{}", r.stderr);
+            spdx_of(&documents(&bridge, "linux/amd64"))
+        }
+    };
+    let compact = doc_for(&[]).await;
+    let explicit = doc_for(&[("build-arg:STELLA_SBOM_MODE", "compact")]).await;
+    assert_eq!(compact, explicit, "compact is the default");
+    let full_fast = doc_for(&[("build-arg:STELLA_SBOM_MODE", "full")]).await;
+    let full_walk = doc_for(&[
+        ("build-arg:STELLA_SBOM_MODE", "full"),
+        ("build-arg:STELLA_FAST_PATH", "false"),
+    ])
+    .await;
+    assert!(
+        full_fast == full_walk,
+        "full mode: fast and full paths differ"
+    );
+
+    let compact: serde_json::Value = serde_json::from_slice(&compact).unwrap();
+    let full: serde_json::Value = serde_json::from_slice(&full_fast).unwrap();
+    assert!(compact.get("files").is_none(), "compact lists no files");
+    let ids = |d: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = d["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["SPDXID"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&compact), ids(&full), "the same packages in both modes");
+    let purls: Vec<&str> = compact["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["externalRefs"].as_array().into_iter().flatten())
+        .filter_map(|r| r["referenceLocator"].as_str())
+        .collect();
+    assert!(
+        purls.iter().any(|p| p.starts_with("pkg:deb/debian/bash@")),
+        "OS packages kept"
+    );
+
+    let files = full["files"].as_array().expect("full mode lists files");
+    assert!(files.len() > 5000, "{}", files.len());
+    let dpkg = files
+        .iter()
+        .find(|f| f["fileName"] == "./usr/bin/dpkg")
+        .expect("/usr/bin/dpkg listed in full mode");
+    use sha2::Digest as _;
+    let on_disk = std::fs::read(app.join("usr/bin/dpkg")).unwrap();
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sha256 = hex(&sha2::Sha256::digest(&on_disk));
+    assert!(
+        dpkg["checksums"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["algorithm"] == "SHA256" && c["checksumValue"] == sha256.as_str()),
+        "{dpkg}"
+    );
+    // A path that is itself a symlink is not a file entry (as in the generator).
+    let symlinked = files
+        .iter()
+        .filter_map(|f| f["fileName"].as_str())
+        .filter(|n| {
+            std::fs::symlink_metadata(app.join(n.trim_start_matches("./")))
+                .is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .count();
+    assert_eq!(symlinked, 0);
+    validate("spdx", &full_fast);
+}
+
 fn walkdir_count(p: &Path) -> u64 {
     let mut n = 0;
     let mut stack = vec![p.to_path_buf()];

@@ -450,16 +450,8 @@ fn report(config: &Config, target: &Target, inventory: Inventory) -> ScanReport 
 /// SHA-1 and SHA-256 of every regular file a package owns, read inside the root (symlinks in
 /// the middle of a path are followed inside the root; a path that is itself a symlink is left out).
 fn owned_file_digests(fs: &DirFs, inventory: &Inventory) -> BTreeMap<String, FileDigests> {
-    use sha1::Digest as _;
     let mut out = BTreeMap::new();
-    let mut paths: Vec<&str> = inventory
-        .packages
-        .iter()
-        .flat_map(|p| p.files.iter().map(|f| f.path.as_str()))
-        .collect();
-    paths.sort_unstable();
-    paths.dedup();
-    for path in paths {
+    for path in scanner_core::sbom::spdx::owned_paths(inventory) {
         let trimmed = path.trim_matches('/');
         let Some((parent, name)) = trimmed.rsplit_once('/').or(Some(("", trimmed))) else {
             continue;
@@ -484,13 +476,7 @@ fn owned_file_digests(fs: &DirFs, inventory: &Inventory) -> BTreeMap<String, Fil
         let Ok(Some(bytes)) = fs.read(&candidate) else {
             continue;
         };
-        out.insert(
-            path.to_owned(),
-            FileDigests {
-                sha1: scanner_core::model::hex(&sha1::Sha1::digest(&bytes)),
-                sha256: scanner_core::model::hex(&sha2::Sha256::digest(&bytes)),
-            },
-        );
+        out.insert(path.to_owned(), FileDigests::of(&bytes));
     }
     out
 }

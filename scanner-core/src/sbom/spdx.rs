@@ -40,6 +40,30 @@ pub struct FileDigests {
     pub sha256: String,
 }
 
+impl FileDigests {
+    /// The digests of `bytes`.
+    pub fn of(bytes: &[u8]) -> FileDigests {
+        use sha1::Digest as _;
+        FileDigests {
+            sha1: crate::model::hex(&sha1::Sha1::digest(bytes)),
+            sha256: crate::model::hex(&sha2::Sha256::digest(bytes)),
+        }
+    }
+}
+
+/// Every path a package of `inventory` owns, sorted and without repeats: the files whose
+/// [`FileDigests`] a caller computes for [`SpdxOptions::files`].
+pub fn owned_paths(inventory: &crate::model::Inventory) -> Vec<&str> {
+    let mut paths: Vec<&str> = inventory
+        .packages
+        .iter()
+        .flat_map(|p| p.files.iter().map(|f| f.path.as_str()))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+}
+
 /// What to add to the default, packages-only document.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpdxOptions<'a> {
