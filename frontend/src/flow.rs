@@ -185,6 +185,7 @@ pub async fn return_error(mut client: Client, e: &FlowError) {
 }
 
 async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowError> {
+    let t_build = std::time::Instant::now();
     let mut c = client.clone();
     let settings = Settings::from_options(&env.opts)?;
 
@@ -271,6 +272,7 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
     };
 
     let limits = Limits::default();
+    timing("until the scan", t_build);
     let t_scan = std::time::Instant::now();
     let mut outcome = Outcome::default();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -287,12 +289,14 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
         )
         .await?;
         outcome.scans.push(scan);
+        let t_doc = std::time::Instant::now();
         let report = report(&settings, env, &config, inventory);
         let stem = t.key.replace('/', "_");
         let spdx_path = format!("{stem}.spdx.json");
         let spdx = spdx_document(&client, &settings, t, &layers, &report).await?;
         files.push((spdx_path.clone(), spdx));
         planned.push((t.key.clone(), spdx_path, SPDX_PREDICATE));
+        timing("SPDX document", t_doc);
         if settings.cyclonedx {
             let path = format!("{stem}.cdx.json");
             let cdx = scanner_core::sbom::cyclonedx::to_cyclonedx_json(&report);
@@ -341,6 +345,7 @@ async fn build(client: Client, env: &Env) -> Result<(gw::Result, Outcome), FlowE
                 }],
             });
     }
+    timing("whole run before Return", t_build);
     Ok((res, outcome))
 }
 
@@ -569,18 +574,23 @@ async fn fast_path(
     let exec = b.fragment_exec(&frontend, &diff, "[stella] scan build changes");
     let diff_def = b.build(&exec);
 
+    // The base's fragment is cached on a warmed base, so the deletion check (which needs it) runs
+    // while the diff's ExecOp is still capturing.
     let t0 = std::time::Instant::now();
-    let (fragment, changes) = tokio::try_join!(
-        fetch_fragment(client, base_def, "base", limits),
+    let base_and_deletions = async {
+        let fragment = fetch_fragment(client, base_def, "base", limits).await?;
+        let t1 = std::time::Instant::now();
+        let (whiteouts, dir_calls) = walk::deletions(client, &t.reference.id, &fragment)
+            .await
+            .map_err(|s| format!("checking deletions: {}", s.message()))?;
+        timing("deletions", t1);
+        Ok::<_, String>((fragment, whiteouts, dir_calls))
+    };
+    let ((fragment, whiteouts, dir_calls), changes) = tokio::try_join!(
+        base_and_deletions,
         fetch_fragment(client, diff_def, "diff", limits),
     )?;
-    timing("fragments (base, diff)", t0);
-
-    let t0 = std::time::Instant::now();
-    let (whiteouts, dir_calls) = walk::deletions(client, &t.reference.id, &fragment)
-        .await
-        .map_err(|s| format!("checking deletions: {}", s.message()))?;
-    timing("deletions", t0);
+    timing("fragments (base, diff) and deletions", t0);
     let stats = WalkStats {
         read_dir: dir_calls,
         read_file: 2,

@@ -29,6 +29,7 @@ pub struct DirFs {
     limits: Limits,
     extractor: Arc<dyn Extractor + Send>,
     wants: fn(&str) -> bool,
+    record: bool,
     walk: Arc<OnceLock<Walk>>,
 }
 
@@ -41,11 +42,27 @@ impl std::fmt::Debug for DirFs {
     }
 }
 
-/// What one walk of the tree found: the wanted files and every extracted file's facts.
+/// What one walk of the tree found: the wanted files and every extracted file's facts (and, when
+/// recording, every entry and what could not be read).
 #[derive(Debug, Default)]
 struct Walk {
     files: Vec<String>,
     facts: BTreeMap<String, Facts>,
+    entries: Vec<Walked>,
+    diagnostics: Vec<(String, String)>,
+}
+
+/// One entry of the tree as the walk saw it (`lstat`: symlinks not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walked {
+    /// Root-relative path, no leading slash.
+    pub path: String,
+    /// What it is; a symlink with its target as stored.
+    pub kind: crate::layer::EntryKind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Size in bytes (regular files; 0 otherwise).
+    pub size: u64,
 }
 
 /// Top-level directories that hold kernel views, not image content, when a rootfs is a live system
@@ -63,8 +80,45 @@ impl DirFs {
             limits,
             extractor: Arc::new(crate::lang::Standard),
             wants: crate::analyzers::wants,
+            record: false,
             walk: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The same view, its walk also recording every entry ([`DirFs::walked_entries`]): one walk
+    /// serves both the analyzers and a capture of the whole tree.
+    pub fn recording_entries(mut self) -> Self {
+        self.record = true;
+        self.walk = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Every entry the walk saw, in walk order, and `(path, problem)` for what it could not read
+    /// (a directory it could not list, a name that is not UTF-8, an entry over the limit), when
+    /// made with [`DirFs::recording_entries`]; empty otherwise.
+    pub fn walked_entries(&self) -> (&[Walked], &[(String, String)]) {
+        let w = self.walked();
+        (&w.entries, &w.diagnostics)
+    }
+
+    /// Reads a regular file the walk found, by its walked path: opened directly under the root
+    /// (the walk never followed a symlink, so no component of the path is one). `Ok(None)` when it
+    /// is gone or no longer a regular file; an error over `limits.max_wanted_file`.
+    pub fn read_walked(&self, path: &str) -> Result<Option<Vec<u8>>, ReadError> {
+        let io_err = |source: io::Error| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = match fs::File::open(self.host_path(path)) {
+            Ok(f) => f,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        read_capped(file, meta.len(), self.limits.max_wanted_file, path).map(Some)
     }
 
     /// The same view with another extractor (e.g. [`crate::facts::NoFacts`] for OS packages only).
@@ -82,19 +136,34 @@ impl DirFs {
     /// core.
     fn walk_tree(&self) -> Walk {
         let mut walk = Walk::default();
-        let mut candidates: Vec<(String, PathBuf, u64)> = Vec::new();
+        let mut candidates: Vec<(String, PathBuf, u64, u32)> = Vec::new();
         let mut stack: Vec<(String, PathBuf)> = vec![(String::new(), self.root.clone())];
         let mut seen: u64 = 0;
-        while let Some((rel, host)) = stack.pop() {
-            let Ok(rd) = fs::read_dir(&host) else {
-                continue;
+        'walk: while let Some((rel, host)) = stack.pop() {
+            let rd = match fs::read_dir(&host) {
+                Ok(rd) => rd,
+                Err(e) => {
+                    if self.record {
+                        walk.diagnostics
+                            .push((rel, format!("cannot list directory: {e}")));
+                    }
+                    continue;
+                }
             };
             for entry in rd.filter_map(Result::ok) {
                 seen += 1;
                 if seen > self.limits.max_entries {
-                    return walk;
+                    if self.record {
+                        walk.diagnostics
+                            .push((rel, format!("over {} entries", self.limits.max_entries)));
+                    }
+                    break 'walk;
                 }
                 let Ok(name) = entry.file_name().into_string() else {
+                    if self.record {
+                        walk.diagnostics
+                            .push((rel.clone(), "entry name is not UTF-8: left out".to_owned()));
+                    }
                     continue;
                 };
                 let path = if rel.is_empty() {
@@ -106,16 +175,65 @@ impl DirFs {
                     format!("{rel}/{name}")
                 };
                 let Ok(ft) = entry.file_type() else { continue };
-                if ft.is_dir() {
-                    stack.push((path, entry.path()));
-                } else if ft.is_file() {
-                    if (self.wants)(&path) {
-                        walk.files.push(path);
-                    } else if let Ok(meta) = entry.metadata() {
-                        if meta.len() >= 4 {
-                            candidates.push((path, entry.path(), meta.len()));
+                let wanted = ft.is_file() && (self.wants)(&path);
+                // One lstat per entry when recording (kind, mode and size for the capture); else
+                // only for the files whose size picks extraction candidates.
+                let meta = if self.record || (ft.is_file() && !wanted) {
+                    match entry.metadata() {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            if self.record {
+                                walk.diagnostics
+                                    .push((path, format!("cannot stat: {e}: left out")));
+                            }
+                            continue;
                         }
                     }
+                } else {
+                    None
+                };
+                let mode = meta.as_ref().map_or(0, |m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o7777
+                });
+                let size = meta.as_ref().map_or(0, fs::Metadata::len);
+                let kind = if ft.is_dir() {
+                    stack.push((path.clone(), entry.path()));
+                    crate::layer::EntryKind::Dir
+                } else if ft.is_file() {
+                    if wanted {
+                        walk.files.push(path.clone());
+                    } else if size >= 4 {
+                        candidates.push((path.clone(), entry.path(), size, mode));
+                    }
+                    crate::layer::EntryKind::File
+                } else if ft.is_symlink() {
+                    if !self.record {
+                        continue;
+                    }
+                    match fs::read_link(entry.path()) {
+                        Ok(t) => crate::layer::EntryKind::Symlink(t.to_string_lossy().into_owned()),
+                        Err(e) => {
+                            walk.diagnostics
+                                .push((path, format!("cannot read symlink: {e}")));
+                            continue;
+                        }
+                    }
+                } else {
+                    crate::layer::EntryKind::Other
+                };
+                if self.record {
+                    let size = if kind == crate::layer::EntryKind::File {
+                        size
+                    } else {
+                        0
+                    };
+                    walk.entries.push(Walked {
+                        path,
+                        kind,
+                        mode,
+                        size,
+                    });
                 }
             }
         }
@@ -125,18 +243,22 @@ impl DirFs {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = {
-                        let Ok(mut n) = next.lock() else { return };
-                        *n += 1;
-                        *n - 1
-                    };
-                    let Some((path, host, size)) = candidates.get(i) else {
-                        return;
-                    };
-                    if let Some(f) = self.extract_file(path, host, *size) {
-                        if let Ok(mut m) = found.lock() {
-                            m.insert(path.clone(), f);
+                s.spawn(|| {
+                    // One buffer per thread, reused: no fresh pages to fault in and zero per file.
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = {
+                            let Ok(mut n) = next.lock() else { return };
+                            *n += 1;
+                            *n - 1
+                        };
+                        let Some((path, host, size, mode)) = candidates.get(i) else {
+                            return;
+                        };
+                        if let Some(f) = self.extract_file(path, host, *size, *mode, &mut buf) {
+                            if let Ok(mut m) = found.lock() {
+                                m.insert(path.clone(), f);
+                            }
                         }
                     }
                 });
@@ -146,15 +268,18 @@ impl DirFs {
         walk
     }
 
-    fn extract_file(&self, path: &str, host: &Path, size: u64) -> Option<Facts> {
+    fn extract_file(
+        &self,
+        path: &str,
+        host: &Path,
+        size: u64,
+        mode: u32,
+        buf: &mut Vec<u8>,
+    ) -> Option<Facts> {
         use crate::facts::HEAD_LEN;
         let mut file = fs::File::open(host).ok()?;
         let mut head = [0u8; HEAD_LEN];
         let n = read_up_to(&mut file, &mut head).ok()?;
-        let mode = fs::metadata(host).map_or(0, |m| {
-            use std::os::unix::fs::PermissionsExt;
-            m.permissions().mode() & 0o7777
-        });
         if !self
             .extractor
             .candidate(path, mode, size, head.get(..n).unwrap_or_default())
@@ -162,12 +287,12 @@ impl DirFs {
         {
             return None;
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        bytes.extend_from_slice(head.get(..n).unwrap_or_default());
+        buf.clear();
+        buf.extend_from_slice(head.get(..n).unwrap_or_default());
         file.take(self.limits.max_extract_file)
-            .read_to_end(&mut bytes)
+            .read_to_end(buf)
             .ok()?;
-        self.extractor.extract(path, &bytes)
+        self.extractor.extract(path, buf)
     }
 
     /// The root directory.
@@ -245,31 +370,12 @@ impl FsView for DirFs {
             return Ok(None);
         }
         let limit = self.limits.max_wanted_file;
-        if meta.len() > limit {
-            return Err(ReadError::TooLarge {
-                path: path.to_owned(),
-                size: meta.len(),
-                limit,
-            });
-        }
         let file = match fs::File::open(&host) {
             Ok(f) => f,
             Err(e) if is_absent(&e) => return Ok(None),
             Err(e) => return Err(io_err(e)),
         };
-        let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        // Read one byte past the limit so a file that grew since the stat is still caught.
-        file.take(limit.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(io_err)?;
-        if buf.len() as u64 > limit {
-            return Err(ReadError::TooLarge {
-                path: path.to_owned(),
-                size: buf.len() as u64,
-                limit,
-            });
-        }
-        Ok(Some(Cow::Owned(buf)))
+        read_capped(file, meta.len(), limit, path).map(|b| Some(Cow::Owned(b)))
     }
 
     fn list(&self, dir: &str) -> Vec<String> {
@@ -318,6 +424,33 @@ impl FsView for DirFs {
             real,
         })
     }
+}
+
+/// Reads `file` (`size` bytes by its stat) whole, refusing more than `limit` bytes — one byte past
+/// the limit is read, so a file that grew since the stat is still caught.
+fn read_capped(file: fs::File, size: u64, limit: u64, path: &str) -> Result<Vec<u8>, ReadError> {
+    if size > limit {
+        return Err(ReadError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    if buf.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            path: path.to_owned(),
+            size: buf.len() as u64,
+            limit,
+        });
+    }
+    Ok(buf)
 }
 
 /// Reads until `buf` is full or the file ends.

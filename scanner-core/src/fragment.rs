@@ -13,8 +13,7 @@
 //! and count is held to the [`Limits`] the layer reader applies to a tar stream.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -25,15 +24,12 @@ use crate::facts::{Facts, FileFacts};
 use crate::fs::FsView;
 use crate::lang::native::NativeInfo;
 use crate::layer::{Change, Entry, EntryKind, LayerChanges, Limits};
-use crate::model::{Diagnostic, Digest, Package, PackageKind};
+use crate::model::{Diagnostic, Digest, Package};
 
 /// The `format` field of an encoded fragment.
 pub const FORMAT: &str = "stella-fragment";
 /// The version [`encode`] writes and [`decode`] reads.
 pub const VERSION: u32 = 1;
-
-/// Top-level directories left out of a capture: kernel views, not image content (as [`DirFs`]).
-const SKIPPED_TOP: &[&str] = &["proc", "sys", "dev"];
 
 /// Why an encoded fragment was refused.
 #[derive(Debug, thiserror::Error)]
@@ -140,127 +136,90 @@ fn b64() -> base64::engine::GeneralPurpose {
 /// Walks the rootfs at `root` into one layer of changes (see the module docs). Unreadable entries are
 /// left out with a diagnostic; the result is sorted by path, so the same tree always encodes to the
 /// same bytes.
+///
+/// One walk of the tree serves everything: it records each entry, and extracts facts from the
+/// candidate files on every core; the wanted files are then read once each, and the analyzers run
+/// on the captured layer itself (as they will when it is applied), so only the few unowned native
+/// files are read again, for their SHA-256.
 pub fn capture(root: &Path, limits: &Limits) -> LayerChanges {
-    let view = DirFs::new(root, limits.clone());
+    let view = DirFs::new(root, limits.clone()).recording_entries();
     let wanted: std::collections::BTreeSet<String> = view.files().into_iter().collect();
-    let mut facts: BTreeMap<String, Facts> = view.facts().into_iter().collect();
+    let facts: BTreeMap<String, Facts> = view.facts().into_iter().collect();
+    let (walked, problems) = view.walked_entries();
 
-    // The SHA-256 of every native file no package owns, as a full scan computes it, so applying the
-    // fragment later needs no access to the files.
-    let inventory = crate::scan::scan_dir(&view);
-    for p in &inventory.packages {
-        if p.kind != Some(PackageKind::Binary) {
-            continue;
-        }
-        let Some(sum) = p.checksums.iter().find(|c| c.algorithm == "SHA-256") else {
-            continue;
-        };
-        let path = p.found_in.trim_start_matches('/');
-        if let Some(f) = facts.get_mut(path) {
-            let mut with = FileFacts::clone(f);
-            with.sha256 = Some(Digest(format!("sha256:{}", sum.value)));
-            *f = Arc::new(with);
-        }
-    }
-
-    let mut entries = Vec::new();
-    let mut diagnostics = Vec::new();
+    let mut diagnostics: Vec<Diagnostic> = problems
+        .iter()
+        .map(|(path, message)| diag(path, message.clone()))
+        .collect();
+    let mut entries = Vec::with_capacity(walked.len());
     let mut kept: u64 = 0;
-    let mut stack: Vec<(String, PathBuf)> = vec![(String::new(), root.to_path_buf())];
-    while let Some((rel, host)) = stack.pop() {
-        let rd = match fs::read_dir(&host) {
-            Ok(rd) => rd,
-            Err(e) => {
-                diagnostics.push(diag(&rel, format!("cannot list directory: {e}")));
-                continue;
-            }
-        };
-        for entry in rd.filter_map(Result::ok) {
-            if entries.len() as u64 >= limits.max_entries {
-                diagnostics.push(diag(&rel, format!("over {} entries", limits.max_entries)));
-                stack.clear();
-                break;
-            }
-            let Ok(name) = entry.file_name().into_string() else {
-                diagnostics.push(diag(&rel, "entry name is not UTF-8: left out".to_owned()));
-                continue;
-            };
-            if rel.is_empty() && SKIPPED_TOP.contains(&name.as_str()) {
-                continue;
-            }
-            let path = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
-                diagnostics.push(diag(&path, "cannot stat: left out".to_owned()));
-                continue;
-            };
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o7777;
-            let ft = meta.file_type();
-            let (kind, size, content) = if ft.is_dir() {
-                stack.push((path.clone(), entry.path()));
-                (EntryKind::Dir, 0, None)
-            } else if ft.is_symlink() {
-                match fs::read_link(entry.path()) {
-                    Ok(t) => (
-                        EntryKind::Symlink(t.to_string_lossy().into_owned()),
-                        0,
-                        None,
-                    ),
-                    Err(e) => {
-                        diagnostics.push(diag(&path, format!("cannot read symlink: {e}")));
-                        continue;
-                    }
+    for w in walked {
+        let content = if w.kind == EntryKind::File && wanted.contains(&w.path) {
+            match view.read_walked(&w.path) {
+                Ok(Some(bytes)) if kept + bytes.len() as u64 <= limits.max_wanted_total => {
+                    kept += bytes.len() as u64;
+                    Some(Arc::<[u8]>::from(bytes))
                 }
-            } else if ft.is_file() {
-                let content = if wanted.contains(&path) {
-                    match view.read(&path) {
-                        Ok(Some(bytes)) if kept + bytes.len() as u64 <= limits.max_wanted_total => {
-                            kept += bytes.len() as u64;
-                            Some(Arc::<[u8]>::from(bytes.into_owned()))
-                        }
-                        Ok(Some(_)) => {
-                            diagnostics.push(diag(&path, "kept-content limit reached".to_owned()));
-                            None
-                        }
-                        Ok(None) => None,
-                        Err(e) => {
-                            diagnostics.push(diag(&path, e.to_string()));
-                            None
-                        }
-                    }
-                } else {
+                Ok(Some(_)) => {
+                    diagnostics.push(diag(&w.path, "kept-content limit reached".to_owned()));
                     None
-                };
-                (EntryKind::File, meta.len(), content)
-            } else {
-                (EntryKind::Other, 0, None)
-            };
-            let facts = (kind == EntryKind::File)
-                .then(|| facts.get(&path).cloned())
-                .flatten();
-            entries.push(Entry {
-                path,
-                kind,
-                mode,
-                size,
-                content,
-                facts,
-            });
-        }
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    diagnostics.push(diag(&w.path, e.to_string()));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let facts = (w.kind == EntryKind::File)
+            .then(|| facts.get(&w.path).cloned())
+            .flatten();
+        entries.push(Entry {
+            path: w.path.clone(),
+            kind: w.kind.clone(),
+            mode: w.mode,
+            size: w.size,
+            content,
+            facts,
+        });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    diagnostics.extend(inventory.diagnostics.iter().cloned());
-    LayerChanges {
+    let mut changes = LayerChanges {
         blob_digest: Digest(String::new()),
         diff_id: Digest(String::new()),
         uncompressed_size: 0,
         entries: entries.into_iter().map(Change::Entry).collect(),
         diagnostics,
+    };
+
+    // The SHA-256 of every native file no package owns, as a full scan computes it, so applying the
+    // fragment later needs no access to the files.
+    let inventory = crate::analyzers::analyze(&crate::overlay::LayerView::new(&changes, limits));
+    let missing = crate::ownership::binaries_without_digest(&inventory);
+    let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
+    for p in &missing {
+        if let Ok(Some(bytes)) = view.read(p) {
+            digests.insert(
+                p.trim_start_matches('/').to_owned(),
+                Digest::sha256_of(&bytes),
+            );
+        }
     }
+    if !digests.is_empty() {
+        for c in &mut changes.entries {
+            let Change::Entry(e) = c else { continue };
+            let (Some(sum), Some(f)) = (digests.get(&e.path), e.facts.as_mut()) else {
+                continue;
+            };
+            let mut with = FileFacts::clone(f);
+            with.sha256 = Some(sum.clone());
+            *f = Arc::new(with);
+        }
+    }
+    changes.diagnostics.extend(inventory.diagnostics);
+    changes
 }
 
 fn diag(path: &str, message: String) -> Diagnostic {
@@ -509,6 +468,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use std::fs;
 
     fn tree() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

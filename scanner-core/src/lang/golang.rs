@@ -281,25 +281,28 @@ pub fn buildinfo_bytes(bytes: &[u8]) -> Result<Option<BuildInfo>, Error> {
 }
 
 /// File offsets where a build-info header may start: 16-aligned hits in the first 64 KiB of the data
-/// segment (where Go's own reader looks), then 16-aligned hits anywhere in the file (stripped or unusual
-/// layouts, fat Mach-O files).
-fn candidates<'b>(map: &AddrMap, bytes: &'b [u8]) -> impl Iterator<Item = usize> + 'b {
-    let in_data: Vec<usize> = map
-        .data_start
-        .and_then(|start| {
-            Some((
-                map.read(bytes, start, DATA_WINDOW)?,
-                map.file_offset(start)?,
-            ))
-        })
-        .map(|(window, base)| {
+/// start (the `.go.buildinfo` section, else the first writable segment) — exactly where Go's own
+/// reader (`debug/buildinfo`, which `go version -m` and Trivy use) looks, so a binary it finds
+/// nothing in is not a Go binary here either. Only when the file has no data start to look at (no
+/// such section or segment, a fat Mach-O file) are 16-aligned hits anywhere in the file tried;
+/// scanning every ELF file whole would cost more than reading it.
+fn candidates<'b>(map: &AddrMap, bytes: &'b [u8]) -> Box<dyn Iterator<Item = usize> + 'b> {
+    let window = map.data_start.and_then(|start| {
+        Some((
+            map.read(bytes, start, DATA_WINDOW)?,
+            map.file_offset(start)?,
+        ))
+    });
+    match window {
+        Some((window, base)) => Box::new(
             aligned_hits(window)
                 .take(MAX_CANDIDATES)
-                .filter_map(|i| base.checked_add(i))
-                .collect()
-        })
-        .unwrap_or_default();
-    in_data.into_iter().chain(aligned_hits(bytes))
+                .filter_map(move |i| base.checked_add(i))
+                .collect::<Vec<usize>>()
+                .into_iter(),
+        ),
+        None => Box::new(aligned_hits(bytes)),
+    }
 }
 
 /// The first candidate, for tests.
@@ -310,10 +313,9 @@ fn find_header(map: &AddrMap, bytes: &[u8]) -> Option<usize> {
 
 /// 16-aligned positions in `data` that start with the magic and leave room for the header.
 fn aligned_hits(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    (0..data.len()).step_by(ALIGN).filter(move |&i| {
-        data.get(i..)
-            .is_some_and(|r| r.len() >= HEADER && r.starts_with(MAGIC))
-    })
+    memchr::memmem::find_iter(data, MAGIC)
+        .filter(|i| i % ALIGN == 0)
+        .filter(move |&i| data.len() - i >= HEADER)
 }
 
 /// The version and module-info strings of the blob at file offset `offset`.

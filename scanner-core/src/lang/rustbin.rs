@@ -236,25 +236,68 @@ fn looks_like_rust(obj: &Object<'_>, bytes: &[u8]) -> bool {
                 .section_headers
                 .iter()
                 .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".rustc"));
-            let rust_sym = |name: Option<&str>| {
-                name.is_some_and(|n| n == "rust_begin_unwind" || n.starts_with("__rust_"))
-            };
-            has_section
-                || elf
-                    .syms
-                    .iter()
-                    .take(MAX_SYMBOLS)
-                    .any(|s| rust_sym(elf.strtab.get_at(s.st_name)))
-                || elf
-                    .dynsyms
-                    .iter()
-                    .take(MAX_SYMBOLS)
-                    .any(|s| rust_sym(elf.dynstrtab.get_at(s.st_name)))
-                || has_rustc_path(bytes)
+            has_section || has_rust_symbol(elf, bytes) || rodata_has_rustc_path(elf, bytes)
         }
         Object::PE(_) | Object::Mach(_) => has_rustc_path(bytes),
         _ => false,
     }
+}
+
+/// A symbol `rust_begin_unwind` or `__rust_*`: searched for in the symbol string tables
+/// (`.strtab`, `.dynstr`) as bytes — every name there follows a NUL — which is far cheaper than
+/// looking up each symbol's name; symbol by symbol only when the file has no section headers.
+fn has_rust_symbol(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> bool {
+    if elf.section_headers.is_empty() {
+        let rust_sym = |name: Option<&str>| {
+            name.is_some_and(|n| n == "rust_begin_unwind" || n.starts_with("__rust_"))
+        };
+        return elf
+            .syms
+            .iter()
+            .take(MAX_SYMBOLS)
+            .any(|s| rust_sym(elf.strtab.get_at(s.st_name)))
+            || elf
+                .dynsyms
+                .iter()
+                .take(MAX_SYMBOLS)
+                .any(|s| rust_sym(elf.dynstrtab.get_at(s.st_name)));
+    }
+    elf.section_headers.iter().any(|s| {
+        s.sh_type == goblin::elf::section_header::SHT_STRTAB
+            && matches!(
+                elf.shdr_strtab.get_at(s.sh_name),
+                Some(".strtab" | ".dynstr")
+            )
+            && section_bytes(s, bytes).is_some_and(|b| {
+                memchr::memmem::find(b, b"\0__rust_").is_some()
+                    || memchr::memmem::find(b, b"\0rust_begin_unwind\0").is_some()
+            })
+    })
+}
+
+/// The file bytes of section `s` (none for `SHT_NOBITS` or out of bounds).
+fn section_bytes<'b>(s: &goblin::elf::SectionHeader, bytes: &'b [u8]) -> Option<&'b [u8]> {
+    if s.sh_type == goblin::elf::section_header::SHT_NOBITS {
+        return None;
+    }
+    let start = usize::try_from(s.sh_offset).ok()?;
+    let len = usize::try_from(s.sh_size).ok()?;
+    bytes.get(start..start.checked_add(len)?)
+}
+
+/// [`has_rustc_path`] in the read-only data sections, where a stripped Rust program keeps its panic
+/// locations (`/rustc/<commit>/library/...`); the whole file only when it has no section headers.
+/// Searching every ELF file whole would cost more than reading it.
+fn rodata_has_rustc_path(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> bool {
+    if elf.section_headers.is_empty() {
+        return has_rustc_path(bytes);
+    }
+    elf.section_headers.iter().any(|s| {
+        elf.shdr_strtab
+            .get_at(s.sh_name)
+            .is_some_and(|n| n.starts_with(".rodata"))
+            && section_bytes(s, bytes).is_some_and(has_rustc_path)
+    })
 }
 
 /// True when `bytes` holds `/rustc/` followed by a 40-hex-digit commit and a path separator.
