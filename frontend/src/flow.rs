@@ -563,7 +563,7 @@ async fn fast_path(
     let mut b = Builder::new();
     let frontend = b.image(&ours, None);
     let base_img = b.image(base, t.platform.as_ref());
-    let exec = b.fragment_exec(&frontend, &base_img, "[stella] scan base image");
+    let exec = b.fragment_exec(&frontend, &base_img, true, "[stella] scan base image");
     let base_def = b.build(&exec);
 
     let mut b = Builder::new();
@@ -571,7 +571,9 @@ async fn fast_path(
     let base_img = b.image(base, t.platform.as_ref());
     let diff = b.diff(&base_img, &fin);
     let frontend = b.image(&ours, None);
-    let exec = b.fragment_exec(&frontend, &diff, "[stella] scan build changes");
+    // The unowned natives of the final image are only known once the base is applied: the few
+    // there are, scan_changes reads from the final ref.
+    let exec = b.fragment_exec(&frontend, &diff, false, "[stella] scan build changes");
     let diff_def = b.build(&exec);
 
     // The base's fragment is cached on a warmed base, so the deletion check (which needs it) runs

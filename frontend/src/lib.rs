@@ -83,12 +83,22 @@ pub enum FragmentFileError {
     },
 }
 
-/// Captures `rootfs` and writes the encoded fragment to `out` (parents created).
-pub fn fragment_file(rootfs: &Path, out: &Path) -> Result<(), FragmentFileError> {
+/// Captures `rootfs` and writes the encoded fragment to `out` (parents created); with
+/// `unowned_digests` false, without the SHA-256 of unowned native files
+/// ([`scanner_core::fragment::capture_with`]).
+pub fn fragment_file(
+    rootfs: &Path,
+    out: &Path,
+    unowned_digests: bool,
+) -> Result<(), FragmentFileError> {
     if !rootfs.is_dir() {
         return Err(FragmentFileError::NotDir(rootfs.display().to_string()));
     }
-    let changes = scanner_core::fragment::capture(rootfs, &scanner_core::layer::Limits::default());
+    let changes = scanner_core::fragment::capture_with(
+        rootfs,
+        &scanner_core::layer::Limits::default(),
+        unowned_digests,
+    );
     let bytes = scanner_core::fragment::encode(&changes);
     let write = || -> std::io::Result<()> {
         if let Some(parent) = out.parent() {

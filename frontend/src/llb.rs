@@ -26,6 +26,8 @@ pub const FRAGMENT_BASE: &str = "/stella/base";
 pub const FRAGMENT_OUT: &str = "/stella/out";
 /// The fragment file's name inside the output mount (and the ref the ExecOp yields).
 pub const FRAGMENT_FILE: &str = "fragment.json";
+/// The `fragment` flag that leaves out the SHA-256 of unowned native files (the diff's capture).
+pub const NO_UNOWNED_DIGESTS: &str = "--no-unowned-digests";
 
 /// A definition we cannot take apart.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -184,17 +186,24 @@ impl Builder {
     /// Runs `stella-frontend fragment` from `frontend` (our own image) over `rootfs` (the base
     /// image, or the build's `DiffOp`) mounted read-only, with no network; the output (index 0)
     /// holds [`FRAGMENT_FILE`]. `name` is the vertex name shown in the build's progress.
-    pub fn fragment_exec(&mut self, frontend: &Output, rootfs: &Output, name: &str) -> Output {
+    pub fn fragment_exec(
+        &mut self,
+        frontend: &Output,
+        rootfs: &Output,
+        unowned_digests: bool,
+        name: &str,
+    ) -> Output {
+        let mut args = vec!["/stella-frontend".to_owned(), "fragment".to_owned()];
+        if !unowned_digests {
+            args.push(NO_UNOWNED_DIGESTS.to_owned());
+        }
+        args.push(FRAGMENT_BASE.to_owned());
+        args.push(format!("{FRAGMENT_OUT}/{FRAGMENT_FILE}"));
         let op = Op {
             inputs: vec![frontend.input(), rootfs.input()],
             op: Some(op::Op::Exec(ExecOp {
                 meta: Some(Meta {
-                    args: vec![
-                        "/stella-frontend".to_owned(),
-                        "fragment".to_owned(),
-                        FRAGMENT_BASE.to_owned(),
-                        format!("{FRAGMENT_OUT}/{FRAGMENT_FILE}"),
-                    ],
+                    args,
                     env: vec!["PATH=/".to_owned()],
                     cwd: "/".to_owned(),
                     user: String::new(),

@@ -33,6 +33,10 @@ struct Cli {
 enum Command {
     /// Capture ROOTFS into a stored fragment file OUT (run by the fast path's ExecOp).
     Fragment {
+        /// Leave out the SHA-256 of native files no package owns (the frontend reads those few
+        /// from the final image; used for the build's diff).
+        #[arg(long)]
+        no_unowned_digests: bool,
         /// The root file system to capture (read-only).
         rootfs: PathBuf,
         /// The fragment file to write.
@@ -55,15 +59,17 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Fragment { rootfs, out }) => {
-            match stella_frontend::fragment_file(&rootfs, &out) {
-                Ok(()) => ExitCode::from(exit::OK),
-                Err(e) => {
-                    eprintln!("stella-frontend fragment: {e}");
-                    ExitCode::from(exit::FAILED)
-                }
+        Some(Command::Fragment {
+            no_unowned_digests,
+            rootfs,
+            out,
+        }) => match stella_frontend::fragment_file(&rootfs, &out, !no_unowned_digests) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(e) => {
+                eprintln!("stella-frontend fragment: {e}");
+                ExitCode::from(exit::FAILED)
             }
-        }
+        },
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

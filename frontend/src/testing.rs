@@ -80,8 +80,9 @@ pub struct Faults {
     pub no_def: bool,
 }
 
-/// Runs `stella-frontend fragment` for the emulated ExecOp: `(rootfs) -> fragment bytes`.
-pub type FragmentRunner = Arc<dyn Fn(&Path) -> Result<Vec<u8>, String> + Send + Sync>;
+/// Runs `stella-frontend fragment` for the emulated ExecOp: `(rootfs, the ExecOp's args) -> fragment
+/// bytes` (the args as BuildKit would run them, `/stella/base` standing for `rootfs`).
+pub type FragmentRunner = Arc<dyn Fn(&Path, &[String]) -> Result<Vec<u8>, String> + Send + Sync>;
 
 /// How the bridge is set up.
 #[derive(Clone)]
@@ -164,9 +165,13 @@ impl Config {
             gateway_caps: all_gateway_caps(),
             llb_caps: all_llb_caps(),
             inputs: BTreeMap::new(),
-            fragment: Arc::new(|root: &Path| {
-                let c =
-                    scanner_core::fragment::capture(root, &scanner_core::layer::Limits::default());
+            fragment: Arc::new(|root: &Path, args: &[String]| {
+                let digests = !args.iter().any(|a| a == crate::llb::NO_UNOWNED_DIGESTS);
+                let c = scanner_core::fragment::capture_with(
+                    root,
+                    &scanner_core::layer::Limits::default(),
+                    digests,
+                );
                 Ok(scanner_core::fragment::encode(&c))
             }),
             faults: Faults::default(),
@@ -470,7 +475,12 @@ impl Bridge {
                 let bytes = if self.config.faults.garbage_fragment {
                     b"{\"format\":\"not-a-fragment\"}".to_vec()
                 } else {
-                    (self.config.fragment)(&rootfs).map_err(Status::unknown)?
+                    let args = match &op.op {
+                        Some(op::Op::Exec(e)) => e.meta.as_ref().map(|m| m.args.clone()),
+                        _ => None,
+                    }
+                    .unwrap_or_default();
+                    (self.config.fragment)(&rootfs, &args).map_err(Status::unknown)?
                 };
                 let mut files = BTreeMap::new();
                 files.insert(crate::llb::FRAGMENT_FILE.to_owned(), bytes);

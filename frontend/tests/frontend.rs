@@ -113,14 +113,23 @@ fn validate(kind: &str, bytes: &[u8]) {
     );
 }
 
-/// The fragment ExecOp as buildkitd would run it: the real binary's `fragment` subcommand.
-fn real_fragment(root: &Path) -> Result<Vec<u8>, String> {
+/// The fragment ExecOp as buildkitd would run it: the real binary with the ExecOp's arguments, the
+/// mounts' paths mapped to the rootfs and a temporary output directory.
+fn real_fragment(root: &Path, args: &[String]) -> Result<Vec<u8>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("out/fragment.json");
+    assert_eq!(args.first().map(String::as_str), Some("/stella-frontend"));
+    let mapped: Vec<std::ffi::OsString> = args
+        .iter()
+        .skip(1)
+        .map(|a| match a.as_str() {
+            "/stella/base" => root.as_os_str().to_owned(),
+            "/stella/out/fragment.json" => out.as_os_str().to_owned(),
+            other => other.into(),
+        })
+        .collect();
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_stella-frontend"))
-        .arg("fragment")
-        .arg(root)
-        .arg(&out)
+        .args(&mapped)
         .status()
         .map_err(|e| e.to_string())?;
     if !st.success() {
@@ -612,6 +621,16 @@ async fn fast_path_sees_deletions_from_the_base() {
         names.contains(&"tiny") && names.contains(&"kept") && !names.contains(&"gone"),
         "{names:?}"
     );
+    use sha2::Digest as _;
+    let tool = std::fs::read(root.join("usr/local/bin/tool")).unwrap();
+    let sha256: String = sha2::Sha256::digest(&tool)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        String::from_utf8_lossy(&fast).contains(&sha256),
+        "the unowned binary's SHA-256 is in the fast path's SBOM"
+    );
 }
 
 /// An inner Solve failure is Returned as the build's error and the process exits non-zero.
@@ -732,11 +751,32 @@ fn version_and_fragment_subcommand() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let (_, base) = tiny_roots();
-    let bytes = real_fragment(&base).unwrap();
-    let changes =
-        scanner_core::fragment::decode(&bytes, &scanner_core::layer::Limits::default()).unwrap();
-    assert!(!changes.entries.is_empty());
+    let (root, _) = tiny_roots();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["/stella-frontend".to_owned(), "fragment".to_owned()];
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v.extend([
+            "/stella/base".to_owned(),
+            "/stella/out/fragment.json".to_owned(),
+        ]);
+        v
+    };
+    // The unowned binary's SHA-256 is in the fragment unless the ExecOp asks to leave it out.
+    let tool_sha256 = |extra: &[&str]| {
+        let bytes = real_fragment(&root, &args(extra)).unwrap();
+        let changes =
+            scanner_core::fragment::decode(&bytes, &scanner_core::layer::Limits::default())
+                .unwrap();
+        assert!(!changes.entries.is_empty());
+        changes.entries.iter().find_map(|c| match c {
+            scanner_core::layer::Change::Entry(e) if e.path == "usr/local/bin/tool" => {
+                Some(e.facts.as_ref().expect("ELF facts").sha256.clone())
+            }
+            _ => None,
+        })
+    };
+    assert!(matches!(tool_sha256(&[]), Some(Some(_))));
+    assert_eq!(tool_sha256(&["--no-unowned-digests"]), Some(None));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stella-frontend"))
         .args(["fragment", "/nonexistent/rootfs", "/tmp/x"])
         .output()
@@ -774,6 +814,10 @@ fn tiny_roots() -> (PathBuf, PathBuf) {
             }
             pkg(&base, "gone");
             pkg(&fin, "tiny");
+            // A native file no package owns, added by the build: the diff's capture leaves its
+            // SHA-256 out and the scan reads it from the final ref.
+            std::fs::create_dir_all(fin.join("usr/local/bin")).unwrap();
+            std::fs::copy("/usr/bin/true", fin.join("usr/local/bin/tool")).unwrap();
             for rel in ["etc/os-release", "usr/lib/node_modules/kept/package.json"] {
                 let t = std::fs::metadata(base.join(rel)).unwrap().modified().unwrap();
                 std::fs::File::options()

@@ -52,6 +52,9 @@ struct Walk {
     diagnostics: Vec<(String, String)>,
 }
 
+/// A file whose content the extractor may want: path, host path, size, mode.
+type Candidate = (String, PathBuf, u64, u32);
+
 /// One entry of the tree as the walk saw it (`lstat`: symlinks not followed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Walked {
@@ -134,9 +137,44 @@ impl DirFs {
 
     /// Walks the tree without following symlinks, then extracts facts from candidate files on every
     /// core.
+    /// Lists the tree on this thread while the other threads extract facts from the candidate files
+    /// it finds, as it finds them.
     fn walk_tree(&self) -> Walk {
+        let (tx, rx) = std::sync::mpsc::channel::<Candidate>();
+        let rx = Mutex::new(rx);
+        let found = Mutex::new(BTreeMap::new());
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let mut walk = std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    // One buffer per thread, reused: no fresh pages to fault in and zero per file.
+                    let mut buf = Vec::new();
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((path, host, size, mode)) = next else {
+                            return;
+                        };
+                        if let Some(f) = self.extract_file(&path, &host, size, mode, &mut buf) {
+                            if let Ok(mut m) = found.lock() {
+                                m.insert(path, f);
+                            }
+                        }
+                    }
+                });
+            }
+            // `tx` is dropped when the listing ends, which ends the workers.
+            self.list(tx)
+        });
+        walk.facts = found.into_inner().unwrap_or_default();
+        walk
+    }
+
+    /// Walks the tree without following symlinks, sending each extraction candidate to `candidates`.
+    fn list(&self, candidates: std::sync::mpsc::Sender<Candidate>) -> Walk {
         let mut walk = Walk::default();
-        let mut candidates: Vec<(String, PathBuf, u64, u32)> = Vec::new();
         let mut stack: Vec<(String, PathBuf)> = vec![(String::new(), self.root.clone())];
         let mut seen: u64 = 0;
         'walk: while let Some((rel, host)) = stack.pop() {
@@ -204,7 +242,7 @@ impl DirFs {
                     if wanted {
                         walk.files.push(path.clone());
                     } else if size >= 4 {
-                        candidates.push((path.clone(), entry.path(), size, mode));
+                        let _ = candidates.send((path.clone(), entry.path(), size, mode));
                     }
                     crate::layer::EntryKind::File
                 } else if ft.is_symlink() {
@@ -238,33 +276,6 @@ impl DirFs {
             }
         }
         walk.files.sort();
-        let next = Mutex::new(0usize);
-        let found = Mutex::new(BTreeMap::new());
-        let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    // One buffer per thread, reused: no fresh pages to fault in and zero per file.
-                    let mut buf = Vec::new();
-                    loop {
-                        let i = {
-                            let Ok(mut n) = next.lock() else { return };
-                            *n += 1;
-                            *n - 1
-                        };
-                        let Some((path, host, size, mode)) = candidates.get(i) else {
-                            return;
-                        };
-                        if let Some(f) = self.extract_file(path, host, *size, *mode, &mut buf) {
-                            if let Ok(mut m) = found.lock() {
-                                m.insert(path.clone(), f);
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        walk.facts = found.into_inner().unwrap_or_default();
         walk
     }
 
@@ -287,8 +298,13 @@ impl DirFs {
         {
             return None;
         }
+        let head = head.get(..n).unwrap_or_default();
+        // A large ELF file without its code (about half its bytes): no extractor looks at code.
+        if let Some(bytes) = crate::sparse::read_elf_sparse(&file, head, size) {
+            return self.extractor.extract(path, &bytes);
+        }
         buf.clear();
-        buf.extend_from_slice(head.get(..n).unwrap_or_default());
+        buf.extend_from_slice(head);
         file.take(self.limits.max_extract_file)
             .read_to_end(buf)
             .ok()?;

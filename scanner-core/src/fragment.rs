@@ -142,6 +142,13 @@ fn b64() -> base64::engine::GeneralPurpose {
 /// on the captured layer itself (as they will when it is applied), so only the few unowned native
 /// files are read again, for their SHA-256.
 pub fn capture(root: &Path, limits: &Limits) -> LayerChanges {
+    capture_with(root, limits, true)
+}
+
+/// [`capture`]; with `unowned_digests` false the analyzers do not run and no SHA-256 is filled in,
+/// for a caller that can read the few unowned native files of the final image later (the BuildKit
+/// frontend's capture of a build's diff, where ownership can only be known with the base anyway).
+pub fn capture_with(root: &Path, limits: &Limits, unowned_digests: bool) -> LayerChanges {
     let view = DirFs::new(root, limits.clone()).recording_entries();
     let wanted: std::collections::BTreeSet<String> = view.files().into_iter().collect();
     let facts: BTreeMap<String, Facts> = view.facts().into_iter().collect();
@@ -194,6 +201,9 @@ pub fn capture(root: &Path, limits: &Limits) -> LayerChanges {
         diagnostics,
     };
 
+    if !unowned_digests {
+        return changes;
+    }
     // The SHA-256 of every native file no package owns, as a full scan computes it, so applying the
     // fragment later needs no access to the files.
     let inventory = crate::analyzers::analyze(&crate::overlay::LayerView::new(&changes, limits));

@@ -22,5 +22,6 @@ pub mod overlay;
 pub mod ownership;
 pub mod sbom;
 pub mod scan;
+pub mod sparse;
 pub mod time;
 pub mod usage;

@@ -298,3 +298,67 @@ fn oversized_and_corrupt_binaries_are_diagnostics() {
     assert!(facts.native.is_none() && facts.packages.is_empty());
     assert!(!facts.diagnostics.is_empty(), "{facts:?}");
 }
+
+/// Every ELF file of the corpus app image and of the Go/Rust/native fixtures that the extraction
+/// reads sparsely (code left out, `scanner_core::sparse`) gives exactly the facts of a whole read.
+#[test]
+fn sparse_reads_give_the_same_facts() {
+    use scanner_core::facts::Extractor as _;
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let corpus = std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/corpus"));
+    if corpus.join("rootfs/app/.done").exists() {
+        roots.push(corpus.join("rootfs/app"));
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "corpus missing at {}",
+            corpus.display()
+        );
+    }
+    roots.extend(["gobin", "native"].iter().filter_map(|n| fixtures(n)));
+    let (mut sparse_files, mut compared) = (0, 0);
+    let mut stack = roots;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+                continue;
+            }
+            if !ft.is_file() {
+                continue;
+            }
+            let size = e.metadata().unwrap().len();
+            if size < scanner_core::sparse::MIN_SPARSE {
+                continue;
+            }
+            let mut file = std::fs::File::open(e.path()).unwrap();
+            let mut head = [0u8; 64];
+            if file.read_exact(&mut head).is_err() || !head.starts_with(b"\x7fELF") {
+                continue;
+            }
+            compared += 1;
+            let Some(sparse) = scanner_core::sparse::read_elf_sparse(&file, &head, size) else {
+                continue;
+            };
+            sparse_files += 1;
+            let whole = std::fs::read(e.path()).unwrap();
+            let path = e.path().to_string_lossy().into_owned();
+            let x = scanner_core::lang::Standard;
+            assert_eq!(
+                x.extract(&path, &sparse),
+                x.extract(&path, &whole),
+                "{path}: sparse and whole reads disagree"
+            );
+        }
+    }
+    eprintln!("{sparse_files} of {compared} large ELF files read sparsely, facts equal");
+    if compared > 0 {
+        assert!(
+            sparse_files * 2 > compared,
+            "{sparse_files} of {compared} large ELF files read sparsely"
+        );
+    }
+}
