@@ -37,3 +37,8 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod jwt_tests;
+#[cfg(test)]
+pub(crate) mod test_keys;
