@@ -301,3 +301,6 @@ pub fn verify_proof(
         claims,
     })
 }
+
+#[cfg(test)]
+mod tests;
