@@ -6,9 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use signer_gateway::jose::{
-    validate_claims, verify_jwt, Alg, ClaimsPolicy, Jwk, JwkSet, Jws,
-};
+use signer_gateway::jose::{validate_claims, verify_jwt, Alg, ClaimsPolicy, Jwk, JwkSet, Jws};
 
 const NOW: u64 = 1_700_000_000;
 const ALL: &[Alg] = &[Alg::ES256, Alg::RS256, Alg::PS256, Alg::EdDSA];
