@@ -9,6 +9,8 @@
 //!   `nbf`, `iat`) against an injected clock; an ES256 signer over a PKCS#8 key.
 //! - [`dpop`]: RFC 9449 §4.3 proof checks (`typ`, `alg`, `jwk`, signature, `jti`, `htm`, `htu`,
 //!   `iat`, `ath`, server nonce), stateless HMAC nonces and a `jti` replay cache.
+//! - [`dsse`]: DSSE envelopes (PAE, JSON form) signed and verified with ECDSA P-256, and the
+//!   [`dsse::KeySource`] trait behind which signing keys live.
 //!
 //! What it does *not* do: no network, no files, no clock and no randomness of its own. The time is a
 //! `now: u64` (seconds since the Unix epoch) argument, keys and nonce secrets are handed in, randomness
@@ -37,4 +39,5 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod dpop;
+pub mod dsse;
 pub mod jose;
