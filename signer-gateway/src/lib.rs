@@ -12,7 +12,10 @@
 //! - [`dsse`]: DSSE envelopes (PAE, JSON form) signed and verified with ECDSA P-256, and the
 //!   [`dsse::KeySource`] trait behind which signing keys live.
 //!
-//! What it does *not* do: no network, no files, no clock and no randomness of its own. The time is a
+//! - [`service`]: the Authority, licensing and Signer HTTP services (axum) built on the above, with
+//!   their embedded state (keys created on first run in a data directory).
+//!
+//! What the pure modules do *not* do: no network, no files, no clock and no randomness of its own. The time is a
 //! `now: u64` (seconds since the Unix epoch) argument, keys and nonce secrets are handed in, randomness
 //! (only needed to sign) is a `ring::rand::SecureRandom`. Fetching JWKS documents, HTTP and the mapping of
 //! errors to RFC 6750 / RFC 9449 responses belong to the services that use this crate.
@@ -41,3 +44,4 @@
 pub mod dpop;
 pub mod dsse;
 pub mod jose;
+pub mod service;
