@@ -6,6 +6,7 @@
 mod image;
 mod referrers;
 mod scan;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,11 @@ enum Command {
     /// Build the generator and frontend images without a container engine.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Run the Authority, licensing and Signer on the embedded default (keys in a data directory).
+    Serve(serve::ServeArgs),
+    /// Issue, enroll and check licenses (License Token -> Proof-of-Entitlement).
+    #[command(subcommand)]
+    License(serve::LicenseCommand),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,8 @@ fn main() -> ExitCode {
         Command::Sbom(command) => referrers::run_sbom(command),
         Command::Referrers(args) => referrers::run_referrers(args),
         Command::Image(command) => image::run(command),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::License(command) => serve::run_license(command),
     };
     ExitCode::from(code)
 }

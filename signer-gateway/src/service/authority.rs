@@ -85,6 +85,7 @@ async fn discovery(State(s): State<Arc<Stack>>) -> Json<Value> {
             "revoke": s.url("/license/revoke"),
         },
         "stella_signer_endpoint": s.url("/sign/dsse"),
+        "stella_license_issuer": s.license_issuer(),
     }))
 }
 

@@ -38,13 +38,13 @@ pub struct LicenseTerms {
 }
 
 /// Issues a License Token (what `stella license issue` prints): signed by the installation's license
-/// key, for `issuer`, with a fresh `LIC-…` id.
+/// key, with a fresh `LIC-…` id.
 pub fn issue_license_token(
     key: &Es256Signer,
-    issuer: &str,
     terms: &LicenseTerms,
     now: u64,
 ) -> Result<(String, String), String> {
+    let issuer = super::license_issuer_of(key);
     let rng = SystemRandom::new();
     let mut id = [0u8; 8];
     rng.fill(&mut id).map_err(|_| "no randomness".to_owned())?;
@@ -82,8 +82,8 @@ fn sign_typed(
 }
 
 fn verify_typed(s: &Stack, token: &str, typ: &str, audience: &str) -> Result<VerifiedJwt, String> {
-    let policy = ClaimsPolicy::new(s.issuer.clone(), audience);
-    let v = verify_jwt(token, &s.license_jwks, &[Alg::ES256], &policy, (s.now)())
+    let policy = ClaimsPolicy::new(s.license_issuer(), audience);
+    let v = verify_jwt(token, &s.license_jwks(), &[Alg::ES256], &policy, (s.now)())
         .map_err(|e| e.to_string())?;
     if v.header.get("typ").and_then(Value::as_str) != Some(typ) {
         return Err(format!("token `typ` is not {typ}"));
@@ -156,6 +156,11 @@ pub(crate) fn routes() -> Router<Arc<Stack>> {
         .route("/license/renew", post(renew))
         .route("/license/revoke", post(revoke))
         .route("/license/introspect", post(introspect))
+        .route("/license/jwks", axum::routing::get(license_jwks))
+}
+
+async fn license_jwks(State(s): State<Arc<Stack>>) -> Json<Value> {
+    Json(json!({"keys": s.license_jwks().keys().iter().map(|k| k.to_json()).collect::<Vec<_>>()}))
 }
 
 fn entitlement_error(description: impl Into<String>) -> ApiError {
@@ -191,7 +196,7 @@ fn issue_poe(
     })?;
     let poe_id = format!("poe-{}", hex(&id));
     let claims = json!({
-        "iss": s.issuer,
+        "iss": s.license_issuer(),
         "sub": license_id,
         "aud": SIGNER_AUDIENCE,
         "iat": now,

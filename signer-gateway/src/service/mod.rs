@@ -8,9 +8,11 @@
 
 pub mod authority;
 pub mod ci;
+pub mod client;
 pub mod config;
 mod http;
 pub mod license;
+pub mod run;
 pub mod signer;
 pub mod state;
 
@@ -37,6 +39,7 @@ use crate::dpop::{DpopConfig, InMemoryReplayCache, NonceSource};
 use crate::dsse::{KeySource, MemoryKey};
 use crate::jose::{Alg, Es256Signer, JwkSet};
 use state::DataDir;
+pub use state::Roles;
 
 /// The audience of OpToks and PoEs: the Signer.
 pub const SIGNER_AUDIENCE: &str = "stella-signer";
@@ -76,7 +79,8 @@ pub struct Stack {
     pub(crate) rng: SystemRandom,
     pub(crate) authority_keys: RwLock<AuthorityKeys>,
     pub(crate) license_key: Es256Signer,
-    pub(crate) license_jwks: JwkSet,
+    pub(crate) license_jwks: RwLock<JwkSet>,
+    pub(crate) license_issuer: RwLock<String>,
     pub(crate) signing_key: Arc<dyn KeySource>,
     pub(crate) signing_key_id: String,
     pub(crate) dpop: DpopConfig,
@@ -116,16 +120,33 @@ impl Stack {
         issuer: &str,
         now: Clock,
     ) -> Result<Arc<Stack>, StartError> {
+        Stack::open_roles(data_dir, Roles::BOTH, cfg, issuer, now)
+    }
+
+    /// [`Stack::open`] for a process serving only some of the services. A Signer on its own takes
+    /// the Authority's and the license issuer's keys from [`Stack::set_trust`].
+    pub fn open_roles(
+        data_dir: &Path,
+        roles: Roles,
+        cfg: Config,
+        issuer: &str,
+        now: Clock,
+    ) -> Result<Arc<Stack>, StartError> {
         let t = now();
-        let dir = DataDir::open(data_dir, t, cfg.key_rotation_secs, cfg.key_overlap_secs)?;
-        let issuer = cfg
-            .issuer
-            .clone()
-            .unwrap_or_else(|| issuer.trim_end_matches('/').to_owned());
+        let dir = DataDir::open(
+            data_dir,
+            roles,
+            t,
+            cfg.key_rotation_secs,
+            cfg.key_overlap_secs,
+        )?;
+        let own_url = issuer.trim_end_matches('/').to_owned();
+        let issuer = cfg.issuer.clone().unwrap_or_else(|| own_url.clone());
+        // DPoP `htu` is checked against where this process is reached, not the Authority's name.
         let public_url = cfg
             .public_url
             .clone()
-            .unwrap_or_else(|| issuer.clone())
+            .unwrap_or(own_url)
             .trim_end_matches('/')
             .to_owned();
         let signing_key_id = dir.signing_key_id();
@@ -153,6 +174,7 @@ impl Stack {
             .pop()
             .ok_or_else(|| StartError::Config("no active Authority key".into()))?
             .signer;
+        let license_issuer = license_issuer_of(&license_key);
         let license_jwks = JwkSet::new(vec![license_key.public_jwk()])
             .map_err(|e| StartError::Config(e.to_string()))?;
         let nonces = NonceSource::new(&nonce_secret, 60);
@@ -170,7 +192,8 @@ impl Stack {
             rng: SystemRandom::new(),
             authority_keys: RwLock::new(AuthorityKeys { active, jwks }),
             license_key,
-            license_jwks,
+            license_jwks: RwLock::new(license_jwks),
+            license_issuer: RwLock::new(license_issuer),
             signing_key,
             signing_key_id,
             dpop,
@@ -204,8 +227,38 @@ impl Stack {
     }
 
     /// The license issuer's key set.
-    pub fn license_jwks(&self) -> &JwkSet {
-        &self.license_jwks
+    pub fn license_jwks(&self) -> JwkSet {
+        self.license_jwks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the keys OpToks and PoEs are verified with: what a Signer deployed on its own
+    /// fetched from its Authority.
+    pub fn set_trust(&self, authority: JwkSet, license: JwkSet, license_issuer: String) {
+        *self
+            .license_issuer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = license_issuer;
+        self.authority_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .jwks = authority;
+        *self
+            .license_jwks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = license;
+    }
+
+    /// The `iss` of License Tokens and PoEs: `urn:stella:license:<thumbprint of the license key>`.
+    /// It does not depend on the URL the services are reached at, so a License Token issued offline
+    /// (`stella license issue`) is accepted by the running stack.
+    pub fn license_issuer(&self) -> String {
+        self.license_issuer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The License-issuing key, for `stella license issue` on the same data directory.
@@ -226,6 +279,11 @@ impl Stack {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
     }
+}
+
+/// The license issuer name for a license key.
+pub fn license_issuer_of(key: &Es256Signer) -> String {
+    format!("urn:stella:license:{}", key.public_jwk().thumbprint())
 }
 
 /// PEM encoding with 64-column lines.

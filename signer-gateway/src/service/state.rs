@@ -103,7 +103,22 @@ fn random_secret(rng: &SystemRandom, path: &Path) -> Result<Vec<u8>, StateError>
     Ok(b64url_encode(&b).into_bytes())
 }
 
-/// One OpToK signing key of the Authority.
+/// Which services this process runs; only their keys are kept in the data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub authority: bool,
+    pub signer: bool,
+}
+
+impl Roles {
+    /// Authority and Signer in one process.
+    pub const BOTH: Roles = Roles {
+        authority: true,
+        signer: true,
+    };
+}
+
+/// One OpTok signing key of the Authority.
 #[derive(Debug)]
 pub struct AuthorityKey {
     pub signer: Es256Signer,
@@ -130,6 +145,7 @@ impl DataDir {
     /// `overlap` are dropped from the key set.
     pub fn open(
         root: &Path,
+        roles: Roles,
         now: u64,
         rotate_after: u64,
         overlap: u64,
@@ -146,8 +162,17 @@ impl DataDir {
             reason,
         };
 
+        // A role this process does not serve gets throw-away keys that are never written: the Authority
+        // never holds the Signer's key on disk, nor the Signer the Authority's.
+        let keep = |serve: bool, path: &Path| -> Result<Vec<u8>, StateError> {
+            if serve {
+                read_or_create(path, || new_p256(path, &rng))
+            } else {
+                new_p256(path, &rng)
+            }
+        };
         let license_path = root.join("license/issuer.pk8");
-        let license_pkcs8 = read_or_create(&license_path, || new_p256(&license_path, &rng))?;
+        let license_pkcs8 = keep(roles.authority, &license_path)?;
         let license_key = Es256Signer::from_pkcs8(&license_pkcs8, "license-1", &rng)
             .map_err(|e| invalid(&license_path, e.to_string()))?;
         let license_key = {
@@ -157,20 +182,36 @@ impl DataDir {
         };
 
         let signing_path = root.join("signer/key.pk8");
-        let signing_pkcs8 = read_or_create(&signing_path, || new_p256(&signing_path, &rng))?;
+        let signing_pkcs8 = keep(roles.signer, &signing_path)?;
         let signing_key = MemoryKey::from_pkcs8(&signing_pkcs8)
             .map_err(|e| invalid(&signing_path, e.to_string()))?;
 
         let nonce_path = root.join("secrets/dpop-nonce");
         let nonce_secret = read_or_create(&nonce_path, || random_secret(&rng, &nonce_path))?;
         let admin_path = root.join("secrets/admin-token");
-        let admin_token = read_or_create(&admin_path, || random_secret(&rng, &admin_path))?;
+        let admin_token = if roles.authority {
+            read_or_create(&admin_path, || random_secret(&rng, &admin_path))?
+        } else {
+            random_secret(&rng, &admin_path)?
+        };
         let admin_token = String::from_utf8(admin_token)
             .map_err(|_| invalid(&admin_path, "not UTF-8".into()))?
             .trim()
             .to_owned();
 
-        let authority_keys = rotate_authority_keys(root, now, rotate_after, overlap, &rng)?;
+        let authority_keys = if roles.authority {
+            rotate_authority_keys(root, now, rotate_after, overlap, &rng)?
+        } else {
+            let path = root.join("authority");
+            let pkcs8 = new_p256(&path, &rng)?;
+            let signer = Es256Signer::from_pkcs8(&pkcs8, "unused", &rng)
+                .map_err(|e| invalid(&path, e.to_string()))?;
+            vec![AuthorityKey {
+                signer,
+                created: now,
+                retired: None,
+            }]
+        };
         Ok(DataDir {
             root: root.to_owned(),
             authority_keys,
@@ -281,7 +322,7 @@ mod tests {
     fn first_run_creates_private_keys_and_rotation_overlaps() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("data");
-        let a = DataDir::open(&root, 1_000, 86_400, 600).unwrap();
+        let a = DataDir::open(&root, Roles::BOTH, 1_000, 86_400, 600).unwrap();
         assert_eq!(a.authority_keys.len(), 1);
         #[cfg(unix)]
         for f in [
@@ -297,17 +338,17 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
         // Same keys on the next start.
-        let b = DataDir::open(&root, 2_000, 86_400, 600).unwrap();
+        let b = DataDir::open(&root, Roles::BOTH, 2_000, 86_400, 600).unwrap();
         assert_eq!(b.signing_key_id(), a.signing_key_id());
         assert_eq!(b.admin_token, a.admin_token);
         assert_eq!(b.authority_keys.len(), 1);
         // Due for rotation: old key kept (retired) for the overlap, new one active (last).
-        let c = DataDir::open(&root, 1_000 + 86_400, 86_400, 600).unwrap();
+        let c = DataDir::open(&root, Roles::BOTH, 1_000 + 86_400, 86_400, 600).unwrap();
         let kids: Vec<_> = c.authority_keys.iter().map(|k| k.signer.kid()).collect();
         assert_eq!(kids, ["authority-1000", "authority-87400"]);
         assert!(c.authority_keys[0].retired.is_some());
         // After the overlap the retired key is gone.
-        let d = DataDir::open(&root, 1_000 + 86_400 + 600, 86_400, 600).unwrap();
+        let d = DataDir::open(&root, Roles::BOTH, 1_000 + 86_400 + 600, 86_400, 600).unwrap();
         let kids: Vec<_> = d.authority_keys.iter().map(|k| k.signer.kid()).collect();
         assert_eq!(kids, ["authority-87400"]);
     }
@@ -316,7 +357,7 @@ mod tests {
     fn a_corrupt_key_is_named() {
         let dir = tempfile::tempdir().unwrap();
         write_private(&dir.path().join("signer/key.pk8"), b"junk").unwrap();
-        let e = DataDir::open(dir.path(), 1, 10, 10)
+        let e = DataDir::open(dir.path(), Roles::BOTH, 1, 10, 10)
             .unwrap_err()
             .to_string();
         assert!(e.contains("signer/key.pk8"), "{e}");

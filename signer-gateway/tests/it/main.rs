@@ -13,6 +13,8 @@ use ring::hmac;
 use serde_json::{json, Value};
 use signer_gateway::dsse::Envelope;
 use signer_gateway::jose::b64url_encode;
+use std::future::IntoFuture as _;
+
 use support::*;
 
 #[tokio::test]
@@ -540,4 +542,96 @@ async fn renew(h: &Harness, who: &Client, poe: String) -> Answer {
             .json(&json!({"poe": poe}))
     })
     .await
+}
+
+#[tokio::test]
+async fn authority_and_signer_deployed_apart() {
+    use signer_gateway::service::run::fetch_trust;
+    use signer_gateway::service::{authority_app, signer_app, system_clock, Config, Roles, Stack};
+    let github = TestIssuer::start().await;
+    let gitlab = TestIssuer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("gitlab.json");
+    std::fs::write(&jwks_file, gitlab.jwks.to_string()).unwrap();
+    let cfg = || {
+        Config::parse(
+            test_config(&github, &gitlab, &jwks_file)
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    };
+
+    let a_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a_url = format!("http://{}", a_listener.local_addr().unwrap());
+    let a_dir = dir.path().join("authority");
+    let authority = Stack::open_roles(
+        &a_dir,
+        Roles {
+            authority: true,
+            signer: false,
+        },
+        cfg(),
+        &a_url,
+        system_clock(),
+    )
+    .unwrap();
+    tokio::spawn(axum::serve(a_listener, authority_app(authority.clone())).into_future());
+
+    let s_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let s_url = format!("http://{}", s_listener.local_addr().unwrap());
+    let s_dir = dir.path().join("signer");
+    let trust = fetch_trust(&a_url).await.unwrap();
+    let mut s_cfg = cfg();
+    s_cfg.issuer = Some(trust.issuer.clone());
+    let signer = Stack::open_roles(
+        &s_dir,
+        Roles {
+            authority: false,
+            signer: true,
+        },
+        s_cfg,
+        &s_url,
+        system_clock(),
+    )
+    .unwrap();
+    signer.set_trust(trust.authority, trust.license, trust.license_issuer);
+    tokio::spawn(axum::serve(s_listener, signer_app(signer.clone())).into_future());
+
+    // Each keeps only its own keys on disk.
+    assert!(a_dir.join("license/issuer.pk8").exists() && !a_dir.join("signer/key.pk8").exists());
+    assert!(s_dir.join("signer/key.pk8").exists() && !s_dir.join("license/issuer.pk8").exists());
+    assert!(!s_dir.join("authority/keys.json").exists());
+
+    let (_, lt) = signer_gateway::service::license::issue_license_token(
+        authority.license_signer(),
+        &signer_gateway::service::license::LicenseTerms {
+            customer_id: "C".into(),
+            plan: "team".into(),
+            valid_release_year: 2026,
+            max_version: "1.99".into(),
+            lifetime_secs: 86_400,
+        },
+        now(),
+    )
+    .unwrap();
+    let at_authority = Client::new(&a_url);
+    let optok = at_authority
+        .optok(&github.sign(json!({}), &github.github_claims(GITHUB_AUD)))
+        .await;
+    let poe = at_authority.poe(&lt).await;
+    // Same installation key, now talking to the Signer.
+    let at_signer = Client {
+        base: s_url.clone(),
+        ..at_authority
+    };
+    let a = at_signer
+        .sign(&optok, Some(&poe), &statement(IMAGE, SPDX))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // The Signer on its own has no Authority routes.
+    let r = reqwest::get(format!("{s_url}/oauth/token")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::get(format!("{a_url}/sign/dsse")).await.unwrap();
+    assert_eq!(r.status(), 404);
 }

@@ -178,6 +178,28 @@ pub fn rsa_public(rsa: &RsaKeyPair) -> (String, String) {
     (b64url_encode(&c.n), b64url_encode(&c.e))
 }
 
+/// The configuration the harness runs with: both test issuers trusted, an identity rule each.
+pub fn test_config(github: &TestIssuer, gitlab: &TestIssuer, jwks_file: &std::path::Path) -> Value {
+    json!({
+        "trusted_issuers": [
+            {"issuer": github.url, "platform": "github", "audience": GITHUB_AUD},
+            {"issuer": gitlab.url, "platform": "gitlab", "audience": "https://stella.example",
+             "jwks_file": jwks_file},
+        ],
+        "identity_rules": [
+            {"issuer": github.url, "repository": "octo-org/*", "ref": "refs/heads/main",
+             "workflow": "octo-org/*", "predicate_types": ["https://spdx.dev/Document", "https://cyclonedx.org/bom"],
+             "images": ["127.0.0.1*/octo-org/*"]},
+            {"issuer": gitlab.url, "repository": "my-group/*"},
+        ],
+        "plans": {
+            "team": {"qps": 1000, "burst": 1000, "concurrency": 64, "max_payload_bytes": 65536},
+            "tiny": {"qps": 1, "burst": 2, "concurrency": 1, "max_payload_bytes": 2048},
+        },
+        "max_body_bytes": 131072,
+    })
+}
+
 /// A running stack with two trusted issuers: "GitHub" through discovery over HTTP and "GitLab"
 /// (another instance of the test issuer) through a JWKS file, as an air-gapped site would.
 pub struct Harness {
@@ -200,24 +222,7 @@ impl Harness {
         let data = tempfile::tempdir().unwrap();
         let jwks_file = data.path().join("gitlab-jwks.json");
         std::fs::write(&jwks_file, gitlab.jwks.to_string()).unwrap();
-        let mut cfg = json!({
-            "trusted_issuers": [
-                {"issuer": github.url, "platform": "github", "audience": GITHUB_AUD},
-                {"issuer": gitlab.url, "platform": "gitlab", "audience": "https://stella.example",
-                 "jwks_file": jwks_file},
-            ],
-            "identity_rules": [
-                {"issuer": github.url, "repository": "octo-org/*", "ref": "refs/heads/main",
-                 "workflow": "octo-org/*", "predicate_types": ["https://spdx.dev/Document", "https://cyclonedx.org/bom"],
-                 "images": ["127.0.0.1*/octo-org/*"]},
-                {"issuer": gitlab.url, "repository": "my-group/*"},
-            ],
-            "plans": {
-                "team": {"qps": 1000, "burst": 1000, "concurrency": 64, "max_payload_bytes": 65536},
-                "tiny": {"qps": 1, "burst": 2, "concurrency": 1, "max_payload_bytes": 2048},
-            },
-            "max_body_bytes": 131072,
-        });
+        let mut cfg = test_config(&github, &gitlab, &jwks_file);
         tune(&mut cfg);
         let cfg = Config::parse(cfg.to_string().as_bytes()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -241,7 +246,6 @@ impl Harness {
     pub fn license(&self, plan: &str) -> (String, String) {
         issue_license_token(
             self.stack.license_signer(),
-            &self.stack.issuer,
             &LicenseTerms {
                 customer_id: "CUST-ACME".into(),
                 plan: plan.into(),
