@@ -103,6 +103,19 @@ fn push_with_wait(
     Ok(pushed)
 }
 
+/// The manifests [`push_referrer_layout`] attaches a referrer to, without writing anything (see the
+/// module docs for what the subject is).
+pub fn referrer_subjects_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Vec<Descriptor>, SourceError> {
+    let location = location(dir);
+    let store = Store::Dir(dir);
+    let top = read_top_index(&store, &location)?;
+    Ok(subjects(&store, &top, tag, Which::Push(platform), &location)?.subjects)
+}
+
 /// Lists the referrers of the image `tag` names: of its manifest, or of its index and every platform
 /// manifest in it. `artifact_type` filters exactly. Sorted by subject, artifact type, creation time
 /// (the `org.opencontainers.image.created` annotation), digest.
