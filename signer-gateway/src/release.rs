@@ -90,7 +90,7 @@ pub enum ReleaseError {
     Unreachable {
         image: String,
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     #[error("cannot read the release signatures of `{image}`: no answer within {timeout:?}")]
     Timeout { image: String, timeout: Duration },
@@ -98,7 +98,7 @@ pub enum ReleaseError {
     Push {
         image: String,
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     #[error("release key: {0}")]
     Key(#[source] DsseError),
@@ -123,7 +123,7 @@ pub async fn sign_release(
     })?;
     let push_err = |source| ReleaseError::Push {
         image: image.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let subjects = target::subjects(&target, opts).await.map_err(push_err)?;
     let name = match &target {
@@ -337,7 +337,7 @@ impl ReleaseVerifier {
     ) -> Result<ReleaseClaims, ReleaseError> {
         let unreachable = |source| ReleaseError::Unreachable {
             image: image.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let referrers: Vec<Referrer> =
             target::list(target, Some(ARTIFACT_RELEASE_SIGNATURE), &self.opts)
