@@ -1,10 +1,11 @@
-//! `stella`: thin glue over scanner-core and registry. Argument parsing, exit codes, output files.
+//! `stella`: thin glue over scanner-core, registry and signer-gateway. Argument parsing, exit codes, output files.
 
 // The binary is the one place that talks to the terminal; the libraries never print.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod image;
 mod referrers;
+mod release;
 mod scan;
 mod serve;
 
@@ -28,6 +29,9 @@ pub mod exit {
     pub const OUTPUT: u8 = 5;
     /// Nothing matched: no SBOM or referrer of the requested kind is attached to the image.
     pub const NOT_FOUND: u8 = 6;
+    /// `release verify`: no valid release signature (none attached, by an untrusted key, made for
+    /// another image, or malformed).
+    pub const NOT_VERIFIED: u8 = 7;
 }
 
 const EXIT_CODES: &str = "\
@@ -38,7 +42,8 @@ Exit codes:
   3  the source could not be read (missing, corrupt, unsupported, digest mismatch)
   4  registry error (unreachable, authentication refused, not found)
   5  the output could not be written
-  6  nothing found (no SBOM or referrer of the requested kind attached)";
+  6  nothing found (no SBOM or referrer of the requested kind attached)
+  7  release verify: no valid release signature (missing, untrusted key, another image's, malformed)";
 
 #[derive(Debug, Parser)]
 #[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
@@ -66,6 +71,9 @@ enum Command {
     /// Issue, enroll and check licenses (License Token -> Proof-of-Entitlement).
     #[command(subcommand)]
     License(serve::LicenseCommand),
+    /// Sign scanner releases and verify release signatures (the Signer's gate).
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
         Command::Image(command) => image::run(command),
         Command::Serve(args) => serve::run_serve(args),
         Command::License(command) => serve::run_license(command),
+        Command::Release(command) => release::run(command),
     };
     ExitCode::from(code)
 }

@@ -130,7 +130,8 @@ pub(crate) fn read_top_index(
     }
 }
 
-/// The `index.json` entry an image reference names: the one tagged `tag`, else the only image, else
+/// The `index.json` entry an image reference names: the one tagged `tag` (or, for a `sha256:<hex>`
+/// "tag", the entry with that digest), else the only image, else
 /// (untagged per-platform entries) the platform's. Referrer manifests that `stella sbom push` added
 /// (entries with an `artifactType`) are not images and never chosen.
 pub(crate) fn choose_top(
@@ -149,9 +150,16 @@ pub(crate) fn choose_top(
         .filter_map(|d| d.annotations.get(REF_NAME).cloned())
         .collect();
     match tag {
+        // A tag cannot contain `:`, so `sha256:<hex>` is never a tag: it names the entry by digest
+        // (`oci:DIR:sha256:<hex>`, an image pinned by digest).
         Some(t) => images
             .iter()
             .find(|d| d.annotations.get(REF_NAME).is_some_and(|n| n == t))
+            .or_else(|| {
+                t.starts_with("sha256:")
+                    .then(|| images.iter().find(|d| d.digest == t))
+                    .flatten()
+            })
             .cloned()
             .ok_or_else(|| SourceError::NotFound {
                 kind: "tag",

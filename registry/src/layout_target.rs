@@ -103,6 +103,19 @@ fn push_with_wait(
     Ok(pushed)
 }
 
+/// The manifests [`push_referrer_layout`] attaches a referrer to, without writing anything (see the
+/// module docs for what the subject is).
+pub fn referrer_subjects_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Vec<Descriptor>, SourceError> {
+    let location = location(dir);
+    let store = Store::Dir(dir);
+    let top = read_top_index(&store, &location)?;
+    Ok(subjects(&store, &top, tag, Which::Push(platform), &location)?.subjects)
+}
+
 /// Lists the referrers of the image `tag` names: of its manifest, or of its index and every platform
 /// manifest in it. `artifact_type` filters exactly. Sorted by subject, artifact type, creation time
 /// (the `org.opencontainers.image.created` annotation), digest.
@@ -382,6 +395,17 @@ fn subjects(
     };
     let images: Vec<&image::Descriptor> =
         top.iter().filter(|d| d.artifact_type.is_none()).collect();
+    if let Some(found) = platform_manifest_by_digest(store, &images, tag, location)? {
+        let bytes = store.read_blob(&found, MAX_MANIFEST_BYTES, "manifest", location)?;
+        let subject = to_descriptor(&found, &bytes);
+        if let Some(p) = platform {
+            check_platform(&subject, store, &bytes, p, location)?;
+        }
+        return Ok(Subjects {
+            index: None,
+            subjects: vec![subject],
+        });
+    }
     // Untagged per-platform entries: index.json itself is the image index.
     let index_json_is_index = tag.is_none()
         && images.len() > 1
@@ -419,6 +443,47 @@ fn subjects(
         subjects.push(to_descriptor(d, &bytes));
     }
     Ok(Subjects { index, subjects })
+}
+
+/// For a `sha256:<hex>` "tag" that names no entry of `index.json` but a platform manifest of one of
+/// its image indexes (an image pinned by the digest of the manifest it runs): that manifest's entry.
+fn platform_manifest_by_digest(
+    store: &Store<'_>,
+    images: &[&image::Descriptor],
+    tag: Option<&str>,
+    location: &str,
+) -> Result<Option<image::Descriptor>, SourceError> {
+    let Some(wanted) = tag.filter(|t| t.starts_with("sha256:")) else {
+        return Ok(None);
+    };
+    let named = |d: &&image::Descriptor| {
+        d.digest == wanted || d.annotations.get(REF_NAME).is_some_and(|n| n == wanted)
+    };
+    if images.iter().any(named) {
+        return Ok(None);
+    }
+    for d in images {
+        if !matches!(
+            d.media_type.as_deref(),
+            Some(OCI_INDEX | DOCKER_MANIFEST_LIST)
+        ) {
+            continue;
+        }
+        let digest = d.digest(location)?;
+        let bytes = store.read_blob(d, MAX_MANIFEST_BYTES, "index", location)?;
+        let here = format!("{location}@{digest}");
+        if let ManifestDoc::Index(entries) =
+            ManifestDoc::parse(&bytes, d.media_type.as_deref(), &here)?
+        {
+            if let Some(e) = entries
+                .into_iter()
+                .find(|e| e.digest == wanted && !e.is_attestation())
+            {
+                return Ok(Some(e));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A single-platform image asked for with `--platform`: its config must say that platform.

@@ -61,8 +61,8 @@ pub use platform::Platform;
 pub use reference::{Reference, DOCKER_HUB};
 pub use remote::auth::default_docker_config_path;
 pub use remote::{
-    fetch_referrer, list_referrers, push_blob_file, push_image, push_referrer, PushOptions,
-    PushedReferrer,
+    fetch_referrer, list_referrers, push_blob_file, push_image, push_referrer, referrer_subjects,
+    PushOptions, PushedReferrer,
 };
 pub use source::Source;
 

@@ -32,7 +32,8 @@ use crate::error::SourceError;
 use crate::layout_target;
 use crate::reference::Reference;
 use crate::referrers::{
-    Artifact, Referrer, ANNOTATION_CREATED, ARTIFACT_CYCLONEDX, ARTIFACT_SPDX, MAX_ARTIFACT_BYTES,
+    Artifact, Descriptor, Referrer, ANNOTATION_CREATED, ARTIFACT_CYCLONEDX, ARTIFACT_SPDX,
+    MAX_ARTIFACT_BYTES,
 };
 use crate::source::Source;
 use crate::timestamp::{format_rfc3339, parse_rfc3339};
@@ -113,6 +114,22 @@ pub async fn push(
                     &artifact,
                     platform.as_ref(),
                 )
+            })
+            .await
+        }
+    }
+}
+
+/// The manifests [`push`] would attach a referrer to, found without pushing: the image manifest, or
+/// the platform manifests of a multi-platform image (only `opts.platform`'s when set). A signer reads
+/// them first to learn the digests its statement must name.
+pub async fn subjects(target: &Target, opts: &PushOptions) -> Result<Vec<Descriptor>, SourceError> {
+    match target {
+        Target::Remote(r) => crate::referrer_subjects(r, opts).await,
+        Target::Layout { path, tag } => {
+            let (path, tag, platform) = (path.clone(), tag.clone(), opts.platform.clone());
+            blocking(move || {
+                layout_target::referrer_subjects_layout(&path, tag.as_deref(), platform.as_ref())
             })
             .await
         }
@@ -277,7 +294,7 @@ pub fn newest(referrers: &[Referrer]) -> Option<&Referrer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::referrers::{Descriptor, Discovery};
+    use crate::referrers::Discovery;
 
     #[test]
     fn parses_targets() {

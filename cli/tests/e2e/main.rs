@@ -29,6 +29,7 @@ mod image;
 mod referrers;
 mod referrers_registry;
 mod registry;
+mod release;
 mod serve;
 mod trivy;
 mod trivy_lang;

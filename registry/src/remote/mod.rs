@@ -11,7 +11,8 @@ mod retry;
 
 pub use push::push_image;
 pub use referrers::{
-    fetch_referrer, list_referrers, push_blob_file, push_referrer, PushOptions, PushedReferrer,
+    fetch_referrer, list_referrers, push_blob_file, push_referrer, referrer_subjects, PushOptions,
+    PushedReferrer,
 };
 
 use std::collections::HashMap;

@@ -94,37 +94,7 @@ pub async fn push_referrer(
         opts.mount_from.clone(),
     )?;
     let top = fetch_top(&client, reference).await?;
-    let subjects = match &top.doc {
-        Top::Index(entries) => {
-            let runnable: Vec<&Value> = entries.iter().filter(|e| is_platform_entry(e)).collect();
-            let chosen: Vec<Descriptor> = runnable
-                .iter()
-                .filter(|e| {
-                    opts.platform
-                        .as_ref()
-                        .is_none_or(|want| entry_platform(e).is_some_and(|p| want.matches(&p)))
-                })
-                .filter_map(|e| descriptor_of(e))
-                .collect();
-            if chosen.is_empty() {
-                return Err(SourceError::NoMatchingPlatform {
-                    wanted: opts
-                        .platform
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_else(|| "any".to_owned()),
-                    location: top.location.clone(),
-                    available: runnable
-                        .iter()
-                        .filter_map(|e| entry_platform(e))
-                        .map(|p| p.to_string())
-                        .collect(),
-                });
-            }
-            chosen
-        }
-        Top::Manifest => vec![top.descriptor.clone()],
-    };
+    let subjects = choose_subjects(&top, opts)?;
 
     let config = Descriptor::of(EMPTY_CONFIG_MEDIA_TYPE, EMPTY_CONFIG);
     let layer = Descriptor::of(&artifact.artifact_type, &artifact.content);
@@ -154,6 +124,58 @@ pub async fn push_referrer(
         });
     }
     Ok(out)
+}
+
+/// The manifests [`push_referrer`] attaches a referrer to (without pushing anything): the one manifest
+/// `reference` names, or the platform manifests of an index (only `opts.platform`'s when set). A
+/// signer uses it to learn the digests it must sign before it pushes.
+pub async fn referrer_subjects(
+    reference: &Reference,
+    opts: &PushOptions,
+) -> Result<Vec<Descriptor>, SourceError> {
+    let client = Client::with(
+        reference,
+        opts.insecure,
+        opts.docker_config.as_deref(),
+        false,
+        None,
+    )?;
+    let top = fetch_top(&client, reference).await?;
+    choose_subjects(&top, opts)
+}
+
+fn choose_subjects(top: &TopDoc, opts: &PushOptions) -> Result<Vec<Descriptor>, SourceError> {
+    Ok(match &top.doc {
+        Top::Index(entries) => {
+            let runnable: Vec<&Value> = entries.iter().filter(|e| is_platform_entry(e)).collect();
+            let chosen: Vec<Descriptor> = runnable
+                .iter()
+                .filter(|e| {
+                    opts.platform
+                        .as_ref()
+                        .is_none_or(|want| entry_platform(e).is_some_and(|p| want.matches(&p)))
+                })
+                .filter_map(|e| descriptor_of(e))
+                .collect();
+            if chosen.is_empty() {
+                return Err(SourceError::NoMatchingPlatform {
+                    wanted: opts
+                        .platform
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| "any".to_owned()),
+                    location: top.location.clone(),
+                    available: runnable
+                        .iter()
+                        .filter_map(|e| entry_platform(e))
+                        .map(|p| p.to_string())
+                        .collect(),
+                });
+            }
+            chosen
+        }
+        Top::Manifest => vec![top.descriptor.clone()],
+    })
 }
 
 /// Lists the referrers of the image `reference` names (for an index: of the index and of each platform

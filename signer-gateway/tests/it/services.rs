@@ -1,0 +1,628 @@
+//! The Authority, licensing and Signer over real HTTP on loopback.
+
+use ring::hmac;
+use serde_json::{json, Value};
+use signer_gateway::dsse::Envelope;
+use signer_gateway::jose::b64url_encode;
+use std::future::IntoFuture as _;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn github_and_gitlab_jobs_get_signed_statements() {
+    let h = Harness::start().await;
+    let (license_id, lt) = h.license("team");
+    for (ci, image) in [
+        (
+            h.github
+                .sign(json!({}), &h.github.github_claims(GITHUB_AUD)),
+            IMAGE,
+        ),
+        (
+            h.gitlab
+                .sign(json!({}), &h.gitlab.gitlab_claims("https://stella.example")),
+            "registry.example/my-group/my-project",
+        ),
+    ] {
+        let c = Client::new(&h.url);
+        let optok = c.optok(&ci).await;
+        let poe = c.poe(&lt).await;
+        let a = c.sign(&optok, Some(&poe), &statement(image, SPDX)).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let env = Envelope::from_json(&a.body["envelope"]).unwrap();
+        env.verify_p256(&spki_from_pem(a.body["public_key"].as_str().unwrap()))
+            .unwrap();
+        let st: Value = serde_json::from_slice(&env.payload).unwrap();
+        assert_eq!(st["subject"][0]["name"], image);
+        assert_eq!(a.body["license_id"], license_id.as_str());
+    }
+    // The audit log has both, with who, what and for whom.
+    let lines = h.audit_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["identity"]["repository"], "octo-org/octo-repo");
+    assert_eq!(
+        lines[0]["identity"]["san_uri"],
+        "https://github.com/octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main"
+    );
+    assert_eq!(lines[1]["identity"]["repository"], "my-group/my-project");
+    assert_eq!(lines[1]["identity"]["ref"], "refs/heads/feature-branch-1");
+    for l in &lines {
+        assert_eq!(l["result"], "signed");
+        assert_eq!(l["license_id"], license_id.as_str());
+        assert_eq!(l["predicate_type"], SPDX);
+        assert_eq!(l["image_digests"][0], format!("sha256:{}", "a".repeat(64)));
+        assert_eq!(l["policy_digest"], format!("sha256:{}", "b".repeat(64)));
+    }
+}
+
+#[tokio::test]
+async fn discovery_jwks_health_metrics_and_openapi() {
+    let h = Harness::start().await;
+    let get = |p: &str| h.http.get(format!("{}{p}", h.url)).send();
+    let d: Value = get("/.well-known/openid-configuration")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], h.url.as_str());
+    assert_eq!(d["token_endpoint"], format!("{}/oauth/token", h.url));
+    let jwks: Value = get("/jwks").await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private member");
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let r = get("/healthz").await.unwrap();
+    assert!(r.headers().get("x-request-id").is_some());
+    let r = h
+        .http
+        .get(format!("{}/healthz", h.url))
+        .header("x-request-id", "ci-job-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "ci-job-42");
+    let m = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        m.contains("stella_http_requests_total{route=\"/healthz\",status=\"200\"}"),
+        "{m}"
+    );
+    assert!(m.contains("stella_signatures_total 0"));
+    for p in [
+        "/openapi.json",
+        "/openapi/authority.json",
+        "/openapi/signer.json",
+    ] {
+        let doc: Value = get(p).await.unwrap().json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.1.0", "{p}");
+    }
+}
+
+/// A CI token whose claims or header were changed by `edit`, signed by the GitHub test issuer.
+fn github_token(h: &Harness, edit: impl FnOnce(&mut Value, &mut Value)) -> String {
+    let mut header = json!({});
+    let mut claims = h.github.github_claims(GITHUB_AUD);
+    edit(&mut header, &mut claims);
+    h.github.sign(header, &claims)
+}
+
+fn unsigned(header: Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    )
+}
+
+#[tokio::test]
+async fn bad_ci_tokens_get_invalid_grant_and_no_optok() {
+    let h = Harness::start().await;
+    let c = Client::new(&h.url);
+    let now = now();
+    let mut cases: Vec<(&str, String, &str)> = vec![
+        (
+            "expired",
+            github_token(&h, |_, c| {
+                c["exp"] = json!(now - 600);
+                c["iat"] = json!(now - 900);
+                c["nbf"] = json!(now - 900);
+            }),
+            "exp",
+        ),
+        (
+            "not yet valid",
+            github_token(&h, |_, c| c["nbf"] = json!(now + 600)),
+            "nbf",
+        ),
+        (
+            "wrong aud",
+            github_token(&h, |_, c| c["aud"] = json!("sigstore")),
+            "aud",
+        ),
+        (
+            "unknown kid",
+            github_token(&h, |hd, _| hd["kid"] = json!("no-such-key")),
+            "kid",
+        ),
+        (
+            "wrong repository",
+            github_token(&h, |_, c| c["repository"] = json!("evil-org/repo")),
+            "no identity rule",
+        ),
+        (
+            "wrong ref",
+            github_token(&h, |_, c| c["ref"] = json!("refs/heads/feature")),
+            "no identity rule",
+        ),
+    ];
+    // Wrong iss: a token from an issuer nobody configured, signed by a real key.
+    let mut rogue = h.github.github_claims(GITHUB_AUD);
+    rogue["iss"] = json!("https://token.actions.example.invalid");
+    cases.push(("wrong iss", h.github.sign(json!({}), &rogue), "not trusted"));
+    // alg none.
+    cases.push((
+        "alg none",
+        unsigned(
+            json!({"alg": "none", "typ": "JWT"}),
+            &h.github.github_claims(GITHUB_AUD),
+        ),
+        "none",
+    ));
+    // HS256 keyed with the issuer's public key (the classic key-confusion attack).
+    let claims = h.github.github_claims(GITHUB_AUD);
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": h.github.kid});
+    let input = format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    );
+    let (n, _) = rsa_public(&h.github.rsa);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, n.as_bytes());
+    let tag = hmac::sign(&key, input.as_bytes());
+    cases.push((
+        "HS256 with the public key",
+        format!("{input}.{}", b64url_encode(tag.as_ref())),
+        "HS256",
+    ));
+    for (name, token, says) in cases {
+        let a = c.exchange(&token).await;
+        assert_eq!(a.status, 400, "{name}: {a:?}");
+        let code = a.error();
+        assert!(
+            code == "invalid_grant" || code == "unauthorized_client",
+            "{name}: {a:?}"
+        );
+        let d = a.body["error_description"].as_str().unwrap();
+        assert!(d.contains(says), "{name}: {d} should mention {says}");
+        assert!(a.body.get("access_token").is_none(), "{name}");
+    }
+    assert_eq!(c.exchange(&github_token(&h, |_, _| {})).await.status, 200);
+}
+
+#[tokio::test]
+async fn dpop_faults_at_the_token_endpoint_and_the_signer() {
+    let h = Harness::start().await;
+    let (_, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let ci = github_token(&h, |_, _| {});
+    let optok = c.optok(&ci).await;
+    let poe = c.poe(&lt).await;
+    let body = statement(IMAGE, SPDX);
+    let sign_url = format!("{}/sign/dsse", h.url);
+    let send = |proof: String, token: String| {
+        h.http
+            .post(&sign_url)
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .header("Stella-PoE", poe.clone())
+            .json(&body)
+            .send()
+    };
+    let check = |resp: reqwest::Response, code: &'static str, name: &'static str| async move {
+        assert_eq!(resp.status(), 401, "{name}");
+        let www = resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            www.starts_with("DPoP ") && www.contains(code),
+            "{name}: {www}"
+        );
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], code, "{name}: {v}");
+    };
+
+    // Replayed jti: the same proof twice.
+    let proof = c.proof_with("POST", &sign_url, Some(&optok), |_| {});
+    assert_eq!(
+        send(proof.clone(), optok.clone()).await.unwrap().status(),
+        200
+    );
+    check(
+        send(proof, optok.clone()).await.unwrap(),
+        "invalid_dpop_proof",
+        "replay",
+    )
+    .await;
+    // Wrong htm.
+    let p = c.proof_with("GET", &sign_url, Some(&optok), |_| {});
+    check(
+        send(p, optok.clone()).await.unwrap(),
+        "invalid_dpop_proof",
+        "htm",
+    )
+    .await;
+    // Wrong htu.
+    let p = c.proof_with(
+        "POST",
+        &format!("{}/oauth/token", h.url),
+        Some(&optok),
+        |_| {},
+    );
+    check(
+        send(p, optok.clone()).await.unwrap(),
+        "invalid_dpop_proof",
+        "htu",
+    )
+    .await;
+    // Stale nonce: one the server never issued (or from a passed window).
+    let p = c.proof_with("POST", &sign_url, Some(&optok), |m| {
+        m.insert(
+            "nonce".into(),
+            json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        );
+    });
+    let r = send(p, optok.clone()).await.unwrap();
+    assert!(
+        r.headers().get("dpop-nonce").is_some(),
+        "a fresh nonce comes with the error"
+    );
+    check(r, "use_dpop_nonce", "stale nonce").await;
+    // DPoP key ≠ cnf: another key proves for this token.
+    let other = Client::new(&h.url);
+    *other.nonce.lock().unwrap() = c.nonce.lock().unwrap().clone();
+    let p = other.proof_with("POST", &sign_url, Some(&optok), |_| {});
+    check(
+        send(p, optok.clone()).await.unwrap(),
+        "invalid_token",
+        "cnf",
+    )
+    .await;
+    // Missing ath binding: a proof for another token.
+    let p = c.proof_with("POST", &sign_url, Some("another-token"), |_| {});
+    check(
+        send(p, optok.clone()).await.unwrap(),
+        "invalid_dpop_proof",
+        "ath",
+    )
+    .await;
+    // Expired or tampered OpTok.
+    let mut parts: Vec<String> = optok.split('.').map(str::to_owned).collect();
+    parts[1] = b64url_encode(b"{\"iss\":\"x\"}");
+    let forged = parts.join(".");
+    let p = c.proof_with("POST", &sign_url, Some(&forged), |_| {});
+    check(
+        send(p, forged).await.unwrap(),
+        "invalid_token",
+        "forged optok",
+    )
+    .await;
+    // Bearer instead of DPoP.
+    let r = h
+        .http
+        .post(&sign_url)
+        .header("Authorization", format!("Bearer {optok}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    check(r, "invalid_token", "bearer").await;
+    // Only the first request signed.
+    assert_eq!(h.signed_count(), 1);
+
+    // At the token endpoint the same faults answer 400 with the RFC 9449 codes.
+    let tok_url = format!("{}/oauth/token", h.url);
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", ci.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+    ];
+    let p = c.proof_with("PUT", &tok_url, None, |_| {});
+    let r = h
+        .http
+        .post(&tok_url)
+        .header("DPoP", p)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof"
+    );
+    let p = c.proof_with("POST", &tok_url, None, |m| {
+        m.remove("nonce");
+    });
+    let r = h
+        .http
+        .post(&tok_url)
+        .header("DPoP", p)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("dpop-nonce").is_some());
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "use_dpop_nonce");
+    let r = h.http.post(&tok_url).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof"
+    );
+}
+
+#[tokio::test]
+async fn entitlement_faults() {
+    let h = Harness::start().await;
+    let (license_id, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    let body = statement(IMAGE, SPDX);
+
+    // Community mode: no PoE, no signature.
+    let a = c.sign(&optok, None, &body).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (403, "entitlement_required"),
+        "{a:?}"
+    );
+
+    // Another installation's PoE: enrolled with a different key.
+    let other = Client::new(&h.url);
+    let other_poe = other.poe(&lt).await;
+    let a = c.sign(&optok, Some(&other_poe), &body).await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"), "{a:?}");
+    assert!(a.body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("another installation"));
+
+    // A License Token is not a PoE (typ confusion).
+    let a = c.sign(&optok, Some(&lt), &body).await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"), "{a:?}");
+
+    // Works, then the license is revoked and the same PoE stops working.
+    assert_eq!(c.sign(&optok, Some(&poe), &body).await.status, 200);
+    let admin = h.stack.admin_token().to_owned();
+    let r = h
+        .http
+        .post(format!("{}/license/revoke", h.url))
+        .json(&json!({"license_id": license_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "revocation needs the admin token");
+    let r = h
+        .http
+        .post(format!("{}/license/revoke", h.url))
+        .bearer_auth(&admin)
+        .json(&json!({"license_id": license_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = c.sign(&optok, Some(&poe), &body).await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"), "{a:?}");
+    assert!(a.body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    let i: Value = h
+        .http
+        .post(format!("{}/license/introspect", h.url))
+        .json(&json!({"poe": poe}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], false);
+    // Re-enrolling a revoked license fails; the revocation survived on disk.
+    let a = Client::new(&h.url).enroll(&lt).await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"));
+    let saved = std::fs::read_to_string(h.state_dir().join("license/revoked.json")).unwrap();
+    assert!(saved.contains(&license_id));
+    assert_eq!(h.signed_count(), 1);
+    // Every denial is in the audit log.
+    let denied = h
+        .audit_lines()
+        .iter()
+        .filter(|l| l["result"] == "denied")
+        .count();
+    assert_eq!(denied, 4);
+}
+
+#[tokio::test]
+async fn quotas_and_sizes() {
+    let h = Harness::start().await;
+    let (_, lt) = h.license("tiny");
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    let body = statement(IMAGE, SPDX);
+    // Burst of 2, then 429 with Retry-After.
+    assert_eq!(c.sign(&optok, Some(&poe), &body).await.status, 200);
+    assert_eq!(c.sign(&optok, Some(&poe), &body).await.status, 200);
+    let a = c.sign(&optok, Some(&poe), &body).await;
+    assert_eq!((a.status, a.error()), (429, "quota_exceeded"), "{a:?}");
+    assert!(a.headers.get("retry-after").is_some());
+    // Over the plan's payload size (2 KiB): 413, nothing signed.
+    let mut big = statement(IMAGE, SPDX);
+    big["statement"]["predicate"]["pad"] = json!("x".repeat(4096));
+    let a = c.sign(&optok, Some(&poe), &big).await;
+    assert_eq!((a.status, a.error()), (413, "payload_too_large"), "{a:?}");
+    // Over the server's body limit: 413 before anything is read.
+    let mut huge = statement(IMAGE, SPDX);
+    huge["statement"]["predicate"]["pad"] = json!("x".repeat(200_000));
+    let a = c.sign(&optok, Some(&poe), &huge).await;
+    assert_eq!(a.status, 413, "{a:?}");
+    assert_eq!(h.signed_count(), 2);
+}
+
+#[tokio::test]
+async fn identity_rules_limit_what_is_signed() {
+    let h = Harness::start().await;
+    let (_, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    let a = c
+        .sign(
+            &optok,
+            Some(&poe),
+            &statement("127.0.0.1:5000/other-org/app", SPDX),
+        )
+        .await;
+    assert_eq!((a.status, a.error()), (403, "insufficient_scope"), "{a:?}");
+    let a = c
+        .sign(
+            &optok,
+            Some(&poe),
+            &statement(IMAGE, "https://slsa.dev/provenance/v1"),
+        )
+        .await;
+    assert_eq!((a.status, a.error()), (403, "insufficient_scope"), "{a:?}");
+    let mut bad = statement(IMAGE, SPDX);
+    bad["statement"]["subject"][0]["digest"]["sha256"] = json!("nothex");
+    let a = c.sign(&optok, Some(&poe), &bad).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
+    assert_eq!(h.signed_count(), 0);
+}
+
+#[tokio::test]
+async fn poe_renewal_needs_the_same_key() {
+    let h = Harness::start().await;
+    let (_, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let poe = c.poe(&lt).await;
+    let a = renew(&h, &c, poe.clone()).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_ne!(a.body["poe"], poe.as_str());
+    let thief = Client::new(&h.url);
+    let a = renew(&h, &thief, poe).await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"));
+}
+
+async fn renew(h: &Harness, who: &Client, poe: String) -> Answer {
+    let url = format!("{}/license/renew", h.url);
+    who.send(|cl| {
+        cl.http
+            .post(&url)
+            .header("DPoP", cl.proof_with("POST", &url, None, |_| {}))
+            .json(&json!({"poe": poe}))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn authority_and_signer_deployed_apart() {
+    use signer_gateway::service::run::fetch_trust;
+    use signer_gateway::service::{authority_app, signer_app, system_clock, Config, Roles, Stack};
+    let github = TestIssuer::start().await;
+    let gitlab = TestIssuer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("gitlab.json");
+    std::fs::write(&jwks_file, gitlab.jwks.to_string()).unwrap();
+    let cfg = || {
+        Config::parse(
+            test_config(&github, &gitlab, &jwks_file)
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    };
+
+    let a_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a_url = format!("http://{}", a_listener.local_addr().unwrap());
+    let a_dir = dir.path().join("authority");
+    let authority = Stack::open_roles(
+        &a_dir,
+        Roles {
+            authority: true,
+            signer: false,
+        },
+        cfg(),
+        &a_url,
+        system_clock(),
+    )
+    .unwrap();
+    tokio::spawn(axum::serve(a_listener, authority_app(authority.clone())).into_future());
+
+    let s_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let s_url = format!("http://{}", s_listener.local_addr().unwrap());
+    let s_dir = dir.path().join("signer");
+    let trust = fetch_trust(&a_url).await.unwrap();
+    let mut s_cfg = cfg();
+    s_cfg.issuer = Some(trust.issuer.clone());
+    let signer = Stack::open_roles(
+        &s_dir,
+        Roles {
+            authority: false,
+            signer: true,
+        },
+        s_cfg,
+        &s_url,
+        system_clock(),
+    )
+    .unwrap();
+    signer.set_trust(trust.authority, trust.license, trust.license_issuer);
+    tokio::spawn(axum::serve(s_listener, signer_app(signer.clone())).into_future());
+
+    // Each keeps only its own keys on disk.
+    assert!(a_dir.join("license/issuer.pk8").exists() && !a_dir.join("signer/key.pk8").exists());
+    assert!(s_dir.join("signer/key.pk8").exists() && !s_dir.join("license/issuer.pk8").exists());
+    assert!(!s_dir.join("authority/keys.json").exists());
+
+    let (_, lt) = signer_gateway::service::license::issue_license_token(
+        authority.license_signer(),
+        &signer_gateway::service::license::LicenseTerms {
+            customer_id: "C".into(),
+            plan: "team".into(),
+            valid_release_year: 2026,
+            max_version: "1.99".into(),
+            lifetime_secs: 86_400,
+        },
+        now(),
+    )
+    .unwrap();
+    let at_authority = Client::new(&a_url);
+    let optok = at_authority
+        .optok(&github.sign(json!({}), &github.github_claims(GITHUB_AUD)))
+        .await;
+    let poe = at_authority.poe(&lt).await;
+    // Same installation key, now talking to the Signer.
+    let at_signer = Client {
+        base: s_url.clone(),
+        ..at_authority
+    };
+    let a = at_signer
+        .sign(&optok, Some(&poe), &statement(IMAGE, SPDX))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // The Signer on its own has no Authority routes.
+    let r = reqwest::get(format!("{s_url}/oauth/token")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::get(format!("{a_url}/sign/dsse")).await.unwrap();
+    assert_eq!(r.status(), 404);
+}
