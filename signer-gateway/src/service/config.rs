@@ -57,6 +57,9 @@ pub struct Config {
     /// release-integrity check (and says so at start-up).
     #[serde(default)]
     pub release_keys: Vec<PathBuf>,
+    /// Reach the registries holding scanner images over plain HTTP (loopback test registries).
+    #[serde(default)]
+    pub release_registry_insecure: bool,
     /// Largest request body accepted by any endpoint, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
@@ -196,6 +199,7 @@ impl Default for Config {
             identity_rules: Vec::new(),
             plans: default_plans(),
             release_keys: Vec::new(),
+            release_registry_insecure: false,
             max_body_bytes: default_body_limit(),
             request_timeout_ms: default_timeout(),
             community_qps: default_community_qps(),

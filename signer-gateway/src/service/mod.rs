@@ -92,6 +92,8 @@ pub struct Stack {
     pub(crate) quotas: signer::Quotas,
     pub(crate) audit: signer::AuditLog,
     pub(crate) admin_token: String,
+    /// The release-integrity check; `None` when no release key is configured.
+    pub(crate) release: Option<crate::release::ReleaseVerifier>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -183,6 +185,7 @@ impl Stack {
             dpop.nonce = Some(NonceSource::new(&nonce_secret, 60));
         }
         let quotas = signer::Quotas::new(cfg.community_qps);
+        let release = release_verifier(&cfg)?;
         let signing_key: Arc<dyn KeySource> = Arc::new(signing_key);
         Ok(Arc::new(Stack {
             cfg,
@@ -205,6 +208,7 @@ impl Stack {
             quotas,
             audit,
             admin_token,
+            release,
             metrics: Arc::new(Metrics::default()),
         }))
     }
@@ -279,6 +283,32 @@ impl Stack {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
     }
+}
+
+/// The verifier of scanner release signatures, from the configured release keys (PEM files).
+fn release_verifier(cfg: &Config) -> Result<Option<crate::release::ReleaseVerifier>, StartError> {
+    if cfg.release_keys.is_empty() {
+        return Ok(None);
+    }
+    let mut keys = Vec::with_capacity(cfg.release_keys.len());
+    for path in &cfg.release_keys {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StartError::Config(format!("release key {}: {e}", path.display())))?;
+        let der = pem_decode("PUBLIC KEY", &text).ok_or_else(|| {
+            StartError::Config(format!(
+                "release key {}: not a PEM PUBLIC KEY",
+                path.display()
+            ))
+        })?;
+        keys.push(der);
+    }
+    let opts = registry::PushOptions {
+        insecure: cfg.release_registry_insecure,
+        ..registry::PushOptions::default()
+    };
+    crate::release::ReleaseVerifier::new(keys, opts)
+        .map(Some)
+        .map_err(|e| StartError::Config(e.to_string()))
 }
 
 /// The license issuer name for a license key.

@@ -362,7 +362,45 @@ async fn sign_dsse(
         ));
     }
 
-    // 5. Sign.
+    // 5. Release integrity: the calling scanner is a release we signed, and one the license covers.
+    if let Some(verifier) = &s.release {
+        let Some(image) = audit.scanner_image.clone() else {
+            return Err(deny(
+                &audit,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "release_unverified",
+                    "the request names no scanner_image (repo@sha256:…) to check",
+                ),
+            ));
+        };
+        let release = verifier.verify(&image).await.map_err(|e| {
+            deny(
+                &audit,
+                ApiError::new(StatusCode::FORBIDDEN, "release_unverified", e.to_string()),
+            )
+        })?;
+        let version_ok =
+            crate::release::version_at_most(&release.version, &ent.max_version).unwrap_or(false);
+        if release.release_year > ent.valid_release_year || !version_ok {
+            return Err(deny(
+                &audit,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "release_not_entitled",
+                    format!(
+                        "scanner {} ({}) is newer than the license covers (up to {} / {})",
+                        release.version,
+                        release.release_year,
+                        ent.max_version,
+                        ent.valid_release_year
+                    ),
+                ),
+            ));
+        }
+    }
+
+    // 6. Sign.
     let payload = serde_json::to_vec(statement).unwrap_or_default();
     let envelope = Envelope::sign(
         PAYLOAD_TYPE_IN_TOTO,

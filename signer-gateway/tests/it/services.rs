@@ -626,3 +626,112 @@ async fn authority_and_signer_deployed_apart() {
     let r = reqwest::get(format!("{a_url}/sign/dsse")).await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn release_integrity_gate() {
+    use crate::support::{layer_tar, write_image, write_layout};
+    use signer_gateway::dsse::{KeySource as _, MemoryKey};
+    use signer_gateway::release::sign_release;
+
+    // Scanner images in an OCI layout: one signed by the release key, one unsigned, one signed but
+    // newer than the license covers, one signed by another key.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("scanners");
+    let mut entries = Vec::new();
+    let mut digests = std::collections::BTreeMap::new();
+    for name in ["good", "unsigned", "newer", "forged"] {
+        let (desc, _) = write_image(
+            &layout,
+            "linux",
+            "amd64",
+            None,
+            &[layer_tar(&[("v", name.as_bytes())])],
+        );
+        digests.insert(name, desc["digest"].as_str().unwrap().to_owned());
+        entries.push((name, desc));
+    }
+    write_layout(&layout, entries);
+    let rng = ring::rand::SystemRandom::new();
+    let (release_key, _) = MemoryKey::generate(&rng).unwrap();
+    let (rogue_key, _) = MemoryKey::generate(&rng).unwrap();
+    let opts = registry::PushOptions::default();
+    let tag = |n: &str| format!("oci:{}:{n}", layout.display());
+    sign_release(&tag("good"), &release_key, "1.4.0", 2026, &opts)
+        .await
+        .unwrap();
+    sign_release(&tag("newer"), &release_key, "2.0.0", 2026, &opts)
+        .await
+        .unwrap();
+    sign_release(&tag("forged"), &rogue_key, "1.4.0", 2026, &opts)
+        .await
+        .unwrap();
+    let pem_path = dir.path().join("release.pub");
+    std::fs::write(
+        &pem_path,
+        signer_gateway::service::pem("PUBLIC KEY", &release_key.public_key_spki_der()),
+    )
+    .unwrap();
+
+    let h = Harness::start_with(|cfg| cfg["release_keys"] = json!([pem_path])).await;
+    let (_, lt) = h.license("team"); // max_version 1.99, valid_release_year 2026
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    let with = |image: Option<String>| {
+        let mut b = statement(IMAGE, SPDX);
+        if let Some(i) = image {
+            b["scanner_image"] = json!(i);
+        }
+        b
+    };
+    let pinned = |n: &str| format!("oci:{}:{}", layout.display(), digests[n]);
+    for (name, image, status, code, says) in [
+        (
+            "no scanner image",
+            None,
+            403,
+            "release_unverified",
+            "scanner_image",
+        ),
+        (
+            "unsigned",
+            Some(pinned("unsigned")),
+            403,
+            "release_unverified",
+            "release signature",
+        ),
+        (
+            "another key",
+            Some(pinned("forged")),
+            403,
+            "release_unverified",
+            "trusted",
+        ),
+        (
+            "by tag",
+            Some(tag("good")),
+            403,
+            "release_unverified",
+            "digest",
+        ),
+        (
+            "newer than licensed",
+            Some(pinned("newer")),
+            403,
+            "release_not_entitled",
+            "2.0.0",
+        ),
+    ] {
+        let a = c.sign(&optok, Some(&poe), &with(image)).await;
+        assert_eq!((a.status, a.error()), (status, code), "{name}: {a:?}");
+        let d = a.body["error_description"].as_str().unwrap();
+        assert!(d.contains(says), "{name}: {d} should say {says}");
+    }
+    assert_eq!(h.signed_count(), 0);
+    let a = c
+        .sign(&optok, Some(&poe), &with(Some(pinned("good"))))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let last = h.audit_lines().pop().unwrap();
+    assert_eq!(last["scanner_image"], pinned("good").as_str());
+}
