@@ -226,8 +226,8 @@ pub struct CertRequest<'a> {
     pub identity: &'a FulcioIdentity,
     /// Start of validity, Unix seconds; also the SCT timestamp.
     pub not_before: u64,
-    /// Length of validity in seconds (600 for Fulcio's 10-minute certificates); the certificate is
-    /// valid through `not_before + validity_secs` inclusive, as X.509 counts.
+    /// Length of validity in seconds (600 for Fulcio's 10-minute certificates): notAfter is
+    /// `not_before + validity_secs`, as Fulcio sets it.
     pub validity_secs: u64,
 }
 
