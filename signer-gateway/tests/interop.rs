@@ -8,6 +8,14 @@
 //! A missing `openssl`, or a Python (`STELLA_PYTHON`, else `python3`) without `cryptography`, skips with
 //! a message — except with CI=true, where it fails.
 
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
