@@ -1,4 +1,4 @@
-//! Interop: what we issue, checked by tools we did not write.
+//! Keyless certificates, checked by tools we did not write.
 //!
 //! - OpenSSL (`openssl x509 -text`, `openssl verify`) reads the keyless leaf and chains it to the root.
 //! - Python's `cryptography` (the library sigstore-python verifies with) rebuilds the precertificate
