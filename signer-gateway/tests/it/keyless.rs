@@ -6,15 +6,7 @@
 //!   validates the chain with its own path builder.
 //!
 //! A missing `openssl`, or a Python (`STELLA_PYTHON`, else `python3`) without `cryptography`, skips with
-//! a message — except with CI=true, where it fails.
-
-// Test code: a panic is how a check fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
+//! a message — except under CI, where it fails (`support::require`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -26,22 +18,11 @@ use signer_gateway::keyless::{
     pem, CertRequest, CertificateAuthority, CtLog, FulcioIdentity, IssuedCert, San,
 };
 
+use crate::support::require;
+
 /// 2023-11-14T22:13:20Z.
 const NOW: u64 = 1_700_000_000;
 const WORKFLOW: &str = "https://github.com/octo/app/.github/workflows/build.yml@refs/heads/main";
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// `Some(value)`, or a skip (a failure under CI=true) naming what is missing.
-fn require<T>(value: Option<T>, what: &str) -> Option<T> {
-    if value.is_none() {
-        assert!(!ci(), "CI=true and {what} is missing");
-        eprintln!("SKIP: {what} is missing");
-    }
-    value
-}
 
 fn pkcs8() -> Vec<u8> {
     EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
