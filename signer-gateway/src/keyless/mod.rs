@@ -56,9 +56,6 @@ pub const MAX_VALUE_LEN: usize = 4096;
 /// Longest CA common name or organization (RFC 5280 `ub-common-name`, `ub-organization-name`).
 pub const MAX_NAME_LEN: usize = 64;
 
-/// The deprecated Fulcio Issuer extension (`1.3.6.1.4.1.57264.1.1`): the raw issuer string.
-pub const OID_FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
-
 /// The Sigstore Fulcio arc, `1.3.6.1.4.1.57264.1`; the identity extensions are `.8` to `.22` below it.
 const FULCIO_ARC: [u64; 8] = [1, 3, 6, 1, 4, 1, 57264, 1];
 
