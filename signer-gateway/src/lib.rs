@@ -11,6 +11,9 @@
 //!   `iat`, `ath`, server nonce), stateless HMAC nonces and a `jti` replay cache.
 //! - [`dsse`]: DSSE envelopes (PAE, JSON form) signed and verified with ECDSA P-256, and the
 //!   [`dsse::KeySource`] trait behind which signing keys live.
+//! - [`keyless`]: Fulcio-style keyless certificates: a self-signed P-256 root CA issuing short-lived
+//!   code-signing leaves with the Fulcio identity extensions and an embedded RFC 6962 SCT, and the
+//!   check of that SCT.
 //! - [`release`]: release signatures on the scanner image (a DSSE in-toto statement pushed as an OCI
 //!   referrer of the image manifest): signing, and the Signer's check that the calling scanner image,
 //!   pinned by digest, is a genuine release, with a cache of what verified.
@@ -47,5 +50,6 @@
 pub mod dpop;
 pub mod dsse;
 pub mod jose;
+pub mod keyless;
 pub mod release;
 pub mod service;

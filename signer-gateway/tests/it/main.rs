@@ -11,6 +11,7 @@
 )]
 
 mod harness;
+mod keyless;
 mod release;
 mod services;
 /// The registry crate's test harness: a real `docker-registry` on 127.0.0.1, skopeo pushes,
