@@ -8,7 +8,12 @@
 //!
 //! Goal (issue 6): ≥ 1,000 requests/s on 2 cores with p99 ≤ 20 ms.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,15 +157,27 @@ async fn bench(concurrency: usize, seconds: u64, runs: usize) {
     round(Duration::from_secs(1)).await; // warm-up: connections, nonces, caches
 
     println!("sign_dsse: concurrency {concurrency}, {runs} runs of {seconds} s");
-    println!("{:>4} {:>10} {:>9} {:>9} {:>9}", "run", "req/s", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:>4} {:>10} {:>9} {:>9} {:>9}",
+        "run", "req/s", "p50 ms", "p99 ms", "max ms"
+    );
     let mut rates = Vec::new();
     let mut p99s = Vec::new();
     for i in 0..runs {
         let (mut lat, elapsed) = round(Duration::from_secs(seconds)).await;
         lat.sort();
-        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+        let pct = |p: f64| {
+            lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0
+        };
         let rate = lat.len() as f64 / elapsed.as_secs_f64();
-        println!("{:>4} {:>10.0} {:>9.2} {:>9.2} {:>9.2}", i + 1, rate, pct(0.50), pct(0.99), pct(1.0) - 0.0);
+        println!(
+            "{:>4} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+            i + 1,
+            rate,
+            pct(0.50),
+            pct(0.99),
+            pct(1.0) - 0.0
+        );
         rates.push(rate);
         p99s.push(pct(0.99));
     }

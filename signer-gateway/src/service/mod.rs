@@ -94,6 +94,8 @@ pub struct Stack {
     pub(crate) admin_token: String,
     /// The release-integrity check; `None` when no release key is configured.
     pub(crate) release: Option<crate::release::ReleaseVerifier>,
+    pub(crate) ca: crate::keyless::CertificateAuthority,
+    pub(crate) ct: crate::keyless::CtLog,
     pub metrics: Arc<Metrics>,
 }
 
@@ -163,6 +165,8 @@ impl Stack {
             signing_key,
             nonce_secret,
             admin_token,
+            ca,
+            ct,
             ..
         } = dir;
         let jwks = JwkSet::new(
@@ -209,6 +213,8 @@ impl Stack {
             audit,
             admin_token,
             release,
+            ca,
+            ct,
             metrics: Arc::new(Metrics::default()),
         }))
     }
@@ -273,6 +279,21 @@ impl Stack {
     /// The public key of the configured signing key, PEM.
     pub fn signing_public_pem(&self) -> String {
         pem("PUBLIC KEY", &self.signing_key.public_key_spki_der())
+    }
+
+    /// The configured signing key's SPKI DER.
+    pub fn signing_key_spki(&self) -> Vec<u8> {
+        self.signing_key.public_key_spki_der()
+    }
+
+    /// The keyless CA's root certificate (DER).
+    pub fn ca_root_der(&self) -> &[u8] {
+        self.ca.cert_der()
+    }
+
+    /// The CT log's public key (SPKI DER).
+    pub fn ct_log_spki_der(&self) -> Vec<u8> {
+        self.ct.public_key_spki_der()
     }
 
     /// The admin bearer token (revocation, introspection).

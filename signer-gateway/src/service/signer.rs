@@ -21,7 +21,8 @@ use super::authority::{check_dpop, verify_optok, ProofAt};
 use super::config::{glob, Plan};
 use super::license::{verify_poe, Entitlement};
 use super::{pem, ApiError, Bucket, RequestId, Stack};
-use crate::dsse::{Envelope, PAYLOAD_TYPE_IN_TOTO};
+use crate::dsse::{Envelope, KeySource as _, MemoryKey, PAYLOAD_TYPE_IN_TOTO};
+use crate::keyless::{CertRequest, FulcioIdentity, San};
 
 /// The header carrying the PoE.
 pub const POE_HEADER: &str = "stella-poe";
@@ -31,7 +32,23 @@ const STATEMENT_TYPES: &[&str] = &[
 ];
 
 pub(crate) fn routes() -> Router<Arc<Stack>> {
-    Router::new().route("/sign/dsse", post(sign_dsse))
+    Router::new()
+        .route("/sign/dsse", post(sign_dsse))
+        .route("/trust/keyless-ca.pem", axum::routing::get(ca_pem))
+        .route("/trust/ct-log.pem", axum::routing::get(ct_pem))
+        .route("/trust/signing-key.pem", axum::routing::get(key_pem))
+}
+
+async fn ca_pem(State(s): State<Arc<Stack>>) -> String {
+    pem("CERTIFICATE", s.ca.cert_der())
+}
+
+async fn ct_pem(State(s): State<Arc<Stack>>) -> String {
+    pem("PUBLIC KEY", &s.ct.public_key_spki_der())
+}
+
+async fn key_pem(State(s): State<Arc<Stack>>) -> String {
+    pem("PUBLIC KEY", &s.signing_key.public_key_spki_der())
 }
 
 /// Per-license rate buckets and in-flight limits, and the community bucket.
@@ -400,33 +417,157 @@ async fn sign_dsse(
         }
     }
 
-    // 6. Sign.
+    // 6. Sign: with the configured key, or keyless with a 10-minute certificate for the identity.
+    let keyless = match req.get("signing").and_then(Value::as_str) {
+        None | Some("key") => false,
+        Some("keyless") => true,
+        Some(other) => {
+            return Err(deny(
+                &audit,
+                ApiError::invalid_request(format!("signing must be key or keyless, not {other}")),
+            ))
+        }
+    };
     let payload = serde_json::to_vec(statement).unwrap_or_default();
-    let envelope = Envelope::sign(
-        PAYLOAD_TYPE_IN_TOTO,
-        payload,
-        s.signing_key.as_ref(),
-        &s.signing_key_id,
-    )
-    .map_err(|e| {
-        deny(
-            &audit,
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                e.to_string(),
-            ),
+    let unavailable = |e: String| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            e,
         )
-    })?;
+    };
+    let mut answer = if keyless {
+        let now = (s.now)();
+        let (key, _) =
+            MemoryKey::generate(&s.rng).map_err(|e| deny(&audit, unavailable(e.to_string())))?;
+        let spki = key.public_key_spki_der();
+        let ident = optok
+            .claims
+            .raw
+            .get("stella_identity")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ci = optok
+            .claims
+            .raw
+            .get("stella_ci")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let fulcio = fulcio_identity(&ident, &ci);
+        let san = ident
+            .get("san_uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let issued =
+            s.ca.issue(
+                &CertRequest {
+                    subject_public_key_spki_der: &spki,
+                    san: San::Uri(san),
+                    identity: &fulcio,
+                    not_before: now,
+                    validity_secs: KEYLESS_VALIDITY,
+                },
+                Some(&s.ct),
+                &s.rng,
+            )
+            .map_err(|e| {
+                deny(
+                    &audit,
+                    ApiError::new(StatusCode::FORBIDDEN, "invalid_identity", e.to_string()),
+                )
+            })?;
+        let envelope = Envelope::sign(PAYLOAD_TYPE_IN_TOTO, payload, &key, "")
+            .map_err(|e| deny(&audit, unavailable(e.to_string())))?;
+        json!({
+            "envelope": envelope.to_json(),
+            "certificate": pem("CERTIFICATE", &issued.der),
+            "chain": [pem("CERTIFICATE", s.ca.cert_der())],
+        })
+    } else {
+        let envelope = Envelope::sign(
+            PAYLOAD_TYPE_IN_TOTO,
+            payload,
+            s.signing_key.as_ref(),
+            &s.signing_key_id,
+        )
+        .map_err(|e| deny(&audit, unavailable(e.to_string())))?;
+        json!({
+            "envelope": envelope.to_json(),
+            "key_id": s.signing_key_id,
+            "public_key": pem("PUBLIC KEY", &s.signing_key.public_key_spki_der()),
+        })
+    };
     s.metrics.signed();
     audit.write(&s, &request_id, "signed", None);
-    Ok(Json(json!({
-        "envelope": envelope.to_json(),
-        "key_id": s.signing_key_id,
-        "public_key": pem("PUBLIC KEY", &s.signing_key.public_key_spki_der()),
-        "license_id": ent.license_id,
-        "identity": audit.identity,
-    })))
+    if let Some(o) = answer.as_object_mut() {
+        o.insert("license_id".into(), ent.license_id.clone().into());
+        o.insert(
+            "identity".into(),
+            audit.identity.clone().unwrap_or(Value::Null),
+        );
+    }
+    Ok(Json(answer))
+}
+
+/// Lifetime of keyless certificates, as Fulcio's.
+pub const KEYLESS_VALIDITY: u64 = 600;
+
+/// Fulcio's certificate extension values (docs/oid-info.md) from the OpTok's CI identity and claims.
+fn fulcio_identity(ident: &Value, ci: &Value) -> FulcioIdentity {
+    let s = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+    };
+    let c = |k: &str| s(ci, k);
+    let issuer = s(ident, "issuer").unwrap_or_default();
+    let mut f = FulcioIdentity::new(issuer.clone());
+    f.runner_environment = c("runner_environment");
+    f.source_repository_digest = s(ident, "sha");
+    match s(ident, "platform").as_deref() {
+        Some("github") => {
+            let gh = |p: Option<String>| p.map(|p| format!("https://github.com/{p}"));
+            f.build_signer_uri = gh(c("job_workflow_ref"));
+            f.build_signer_digest = c("job_workflow_sha");
+            f.source_repository_uri = gh(c("repository"));
+            f.source_repository_ref = c("ref");
+            f.source_repository_identifier = c("repository_id");
+            f.source_repository_owner_uri = gh(c("repository_owner"));
+            f.source_repository_owner_identifier = c("repository_owner_id");
+            f.build_config_uri = gh(c("workflow_ref"));
+            f.build_config_digest = c("workflow_sha");
+            f.build_trigger = c("event_name");
+            f.run_invocation_uri = match (c("repository"), c("run_id"), c("run_attempt")) {
+                (Some(r), Some(id), Some(a)) => Some(format!(
+                    "https://github.com/{r}/actions/runs/{id}/attempts/{a}"
+                )),
+                _ => None,
+            };
+            f.source_repository_visibility_at_signing = c("repository_visibility");
+        }
+        Some("gitlab") => {
+            let host = issuer.trim_end_matches('/').to_owned();
+            let gl = |p: Option<String>| p.map(|p| format!("{host}/{p}"));
+            f.build_signer_uri = c("ci_config_ref_uri").map(|u| format!("https://{u}"));
+            f.build_signer_digest = c("ci_config_sha");
+            f.source_repository_uri = gl(c("project_path"));
+            f.source_repository_ref = s(ident, "ref");
+            f.source_repository_identifier = c("project_id");
+            f.source_repository_owner_uri = gl(c("namespace_path"));
+            f.source_repository_owner_identifier = c("namespace_id");
+            f.build_config_uri = f.build_signer_uri.clone();
+            f.build_config_digest = c("ci_config_sha");
+            f.build_trigger = c("pipeline_source");
+            f.run_invocation_uri = match (c("project_path"), c("job_id")) {
+                (Some(p), Some(j)) => Some(format!("{host}/{p}/-/jobs/{j}")),
+                _ => None,
+            };
+            f.source_repository_visibility_at_signing = c("project_visibility");
+        }
+        _ => {}
+    }
+    f
 }
 
 /// Checks an in-toto statement's shape; returns its subjects (name, `sha256:` digest) and predicate

@@ -9,6 +9,8 @@
 //!   license/issuer.pk8          signs License Tokens and PoEs
 //!   license/revoked.json        revoked license ids and PoE ids
 //!   signer/key.pk8              the configured DSSE signing key (the file `KeySource`)
+//!   ca/root.pk8, ca/root.der    the keyless CA: 10-minute code-signing certificates
+//!   ct/log.pk8                  the CT log key whose SCTs are embedded in those certificates
 //!   secrets/dpop-nonce          HMAC secret of the stateless DPoP nonces
 //!   secrets/admin-token         bearer token of the admin endpoints (license revocation)
 //!   audit.jsonl                 append-only audit log of every signing decision
@@ -23,6 +25,7 @@ use serde_json::{json, Value};
 
 use crate::dsse::{key_id, KeySource as _, MemoryKey};
 use crate::jose::{b64url_encode, Es256Signer};
+use crate::keyless::{CertificateAuthority, CtLog};
 
 /// Why the data directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +140,9 @@ pub struct DataDir {
     pub signing_key: MemoryKey,
     pub nonce_secret: Vec<u8>,
     pub admin_token: String,
+    /// The keyless CA (root certificate + key) and the CT log key that signs its SCTs.
+    pub ca: CertificateAuthority,
+    pub ct: CtLog,
 }
 
 impl DataDir {
@@ -199,6 +205,34 @@ impl DataDir {
             .trim()
             .to_owned();
 
+        // The keyless CA: a root valid for ten years from its creation, and the CT log key.
+        let ca_key_path = root.join("ca/root.pk8");
+        let ca_cert_path = root.join("ca/root.der");
+        let ca_pkcs8 = keep(roles.signer, &ca_key_path)?;
+        let ca = match std::fs::read(&ca_cert_path) {
+            Ok(der) if roles.signer => CertificateAuthority::from_parts(&ca_pkcs8, der, &rng)
+                .map_err(|e| invalid(&ca_cert_path, e.to_string()))?,
+            _ => {
+                let ca = CertificateAuthority::create_root(
+                    &ca_pkcs8,
+                    "Stella Ops keyless CA",
+                    "Stella Ops",
+                    now.saturating_sub(60),
+                    now + 10 * 365 * 86_400,
+                    &rng,
+                )
+                .map_err(|e| invalid(&ca_cert_path, e.to_string()))?;
+                if roles.signer {
+                    write_private(&ca_cert_path, ca.cert_der())?;
+                }
+                ca
+            }
+        };
+        let ct_path = root.join("ct/log.pk8");
+        let ct_pkcs8 = keep(roles.signer, &ct_path)?;
+        let ct =
+            CtLog::from_pkcs8(&ct_pkcs8, &rng).map_err(|e| invalid(&ct_path, e.to_string()))?;
+
         let authority_keys = if roles.authority {
             rotate_authority_keys(root, now, rotate_after, overlap, &rng)?
         } else {
@@ -219,6 +253,8 @@ impl DataDir {
             signing_key,
             nonce_secret,
             admin_token,
+            ca,
+            ct,
         })
     }
 

@@ -735,3 +735,89 @@ async fn release_integrity_gate() {
     let last = h.audit_lines().pop().unwrap();
     assert_eq!(last["scanner_image"], pinned("good").as_str());
 }
+
+#[tokio::test]
+async fn keyless_signing_gives_a_fulcio_shaped_certificate() {
+    use signer_gateway::keyless::verify_embedded_sct;
+    let h = Harness::start().await;
+    let (_, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    let mut body = statement(IMAGE, SPDX);
+    body["signing"] = json!("keyless");
+    let a = c.sign(&optok, Some(&poe), &body).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let leaf_pem = a.body["certificate"].as_str().unwrap();
+    let leaf = signer_gateway::service::pem_decode("CERTIFICATE", leaf_pem).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf).unwrap();
+    // The envelope is signed by the certified (ephemeral) key, not the configured one.
+    let env = Envelope::from_json(&a.body["envelope"]).unwrap();
+    env.verify_p256(cert.tbs_certificate.subject_pki.raw)
+        .unwrap();
+    assert!(env.verify_p256(&h.stack.signing_key_spki()).is_err());
+    let v = cert.validity();
+    assert_eq!(v.not_after.timestamp() - v.not_before.timestamp(), 600);
+    // The SCT verifies with the stack's CT key, under the CA's key.
+    let ca = h.stack.ca_root_der().to_vec();
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca).unwrap();
+    verify_embedded_sct(
+        &leaf,
+        ca_cert.tbs_certificate.subject_pki.raw,
+        &h.stack.ct_log_spki_der(),
+    )
+    .unwrap();
+    // The chain the Signer serves is the CA root.
+    let served = reqwest::get(format!("{}/trust/keyless-ca.pem", h.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(served, a.body["chain"][0].as_str().unwrap());
+
+    // openssl: chain to the CA and the identity extensions (SAN = the workflow, Fulcio OIDs).
+    if crate::support::require(
+        std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success()),
+        "openssl",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("leaf.pem"), leaf_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &served).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-purpose", "any", "-CAfile"])
+        .arg(dir.path().join("ca.pem"))
+        .arg(dir.path().join("leaf.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(dir.path().join("leaf.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "URI:https://github.com/octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main",
+        "Code Signing",
+        "1.3.6.1.4.1.57264.1.8",
+        "1.3.6.1.4.1.57264.1.12",
+        "https://github.com/octo-org/octo-repo",
+        "CT Precertificate SCTs",
+        &h.github.url,
+    ] {
+        assert!(text.contains(want), "openssl x509 -text lacks {want}:\n{text}");
+    }
+}
