@@ -175,6 +175,7 @@ struct TokenForm {
     subject_token_type: Option<String>,
     audience: Option<String>,
     requested_token_type: Option<String>,
+    client_id: Option<String>,
 }
 
 fn grant_error(description: impl Into<String>) -> ApiError {
@@ -183,6 +184,7 @@ fn grant_error(description: impl Into<String>) -> ApiError {
 
 async fn token(
     State(s): State<Arc<Stack>>,
+    client_cert: Option<axum::Extension<super::tls::ClientCert>>,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
@@ -190,6 +192,9 @@ async fn token(
         form.map_err(|e| ApiError::invalid_request(format!("token request form: {e}")))?;
     match form.grant_type.as_deref() {
         Some(GRANT_TOKEN_EXCHANGE) => {}
+        Some("client_credentials") => {
+            return client_credentials(&s, client_cert.map(|c| c.0), form.client_id.as_deref())
+        }
         Some(other) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -299,6 +304,70 @@ async fn token(
     Ok(resp)
 }
 
+/// RFC 8705 client credentials: the client is the certificate it connected with; its OpTok is bound
+/// to that certificate (`cnf.x5t#S256`).
+fn client_credentials(
+    s: &Stack,
+    cert: Option<super::tls::ClientCert>,
+    client_id: Option<&str>,
+) -> Result<Response, ApiError> {
+    let invalid_client =
+        |why: String| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", why);
+    let cert = cert.ok_or_else(|| {
+        invalid_client("client_credentials needs a client certificate (mutual TLS)".into())
+    })?;
+    let client_id = client_id.ok_or_else(|| ApiError::invalid_request("client_id is missing"))?;
+    let client = s
+        .cfg
+        .mtls_clients
+        .iter()
+        .find(|c| c.client_id == client_id)
+        .ok_or_else(|| invalid_client(format!("client {client_id} is not registered")))?;
+    if client.x5t_s256 != cert.x5t_s256 {
+        return Err(invalid_client(format!(
+            "the client certificate is not the one registered for {client_id}"
+        )));
+    }
+    let now = (s.now)();
+    let ttl = s.cfg.optok_ttl_secs;
+    let mut jti = [0u8; 16];
+    s.rng.fill(&mut jti).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "no randomness",
+        )
+    })?;
+    let claims = json!({
+        "iss": s.issuer,
+        "sub": client_id,
+        "aud": SIGNER_AUDIENCE,
+        "client_id": client_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "jti": b64url_encode(&jti),
+        "scope": "sign:dsse",
+        "cnf": {"x5t#S256": cert.x5t_s256},
+        "stella_identity": {"issuer": s.issuer, "platform": "service", "client_id": client_id,
+                            "san_uri": format!("{}/clients/{client_id}", s.issuer)},
+        "stella_allow": {"predicate_types": client.predicate_types, "images": client.images},
+    });
+    let token = sign_optok(s, &claims)?;
+    let mut resp = Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": "sign:dsse",
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
 fn sign_optok(s: &Stack, claims: &Value) -> Result<String, ApiError> {
     let keys = s
         .authority_keys
@@ -379,8 +448,17 @@ async fn exchange(s: &Stack, token: &str) -> Result<(CiIdentity, IdentityRule), 
     Ok((ident, rule))
 }
 
-/// Verifies an OpTok: signature by an Authority key, `typ`, `iss`, `aud`, times, and a `cnf.jkt`.
-pub(crate) fn verify_optok(s: &Stack, token: &str) -> Result<(VerifiedJwt, String), String> {
+/// What an OpTok is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// A DPoP key (`cnf.jkt`).
+    Dpop(String),
+    /// A client certificate (`cnf.x5t#S256`).
+    Mtls(String),
+}
+
+/// Verifies an OpTok: signature by an Authority key, `typ`, `iss`, `aud`, times, and a `cnf`.
+pub(crate) fn verify_optok(s: &Stack, token: &str) -> Result<(VerifiedJwt, Binding), String> {
     let jwks = s.authority_jwks();
     let policy = ClaimsPolicy::new(s.issuer.clone(), SIGNER_AUDIENCE);
     let v =
@@ -388,15 +466,18 @@ pub(crate) fn verify_optok(s: &Stack, token: &str) -> Result<(VerifiedJwt, Strin
     if v.header.get("typ").and_then(Value::as_str) != Some(OPTOK_TYP) {
         return Err(format!("token `typ` is not {OPTOK_TYP}"));
     }
-    let jkt = v
-        .claims
-        .raw
-        .get("cnf")
-        .and_then(|c| c.get("jkt"))
-        .and_then(Value::as_str)
-        .ok_or("token is not sender-constrained (no cnf.jkt)")?
-        .to_owned();
-    Ok((v, jkt))
+    let cnf = v.claims.raw.get("cnf");
+    let get = |k: &str| {
+        cnf.and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let binding = match (get("jkt"), get("x5t#S256")) {
+        (Some(j), None) => Binding::Dpop(j),
+        (None, Some(x)) => Binding::Mtls(x),
+        _ => return Err("token is not sender-constrained (one cnf.jkt or cnf.x5t#S256)".into()),
+    };
+    Ok((v, binding))
 }
 
 #[derive(Debug, Deserialize)]

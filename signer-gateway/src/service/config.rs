@@ -66,9 +66,41 @@ pub struct Config {
     /// Per-request timeout in milliseconds.
     #[serde(default = "default_timeout")]
     pub request_timeout_ms: u64,
+    /// Serve HTTPS, asking clients for certificates issued by `client_ca_file` (RFC 8705).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Services that get OpToks with the client-credentials grant over mutual TLS.
+    #[serde(default)]
+    pub mtls_clients: Vec<MtlsClient>,
     /// Community mode (no PoE): requests per second allowed, over all callers.
     #[serde(default = "default_community_qps")]
     pub community_qps: u32,
+}
+
+/// The server's TLS material.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM PKCS#8 private key.
+    pub key_file: PathBuf,
+    /// PEM CA certificate(s) client certificates must chain to.
+    pub client_ca_file: PathBuf,
+}
+
+/// A service identified by its client certificate (RFC 8705 §2.1 `tls_client_auth`, pinned by the
+/// certificate's SHA-256 thumbprint).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsClient {
+    pub client_id: String,
+    /// `base64url(SHA-256(certificate DER))`.
+    pub x5t_s256: String,
+    #[serde(default = "stars")]
+    pub predicate_types: Vec<String>,
+    #[serde(default = "stars")]
+    pub images: Vec<String>,
 }
 
 /// A CI platform's OIDC issuer.
@@ -203,6 +235,8 @@ impl Default for Config {
             max_body_bytes: default_body_limit(),
             request_timeout_ms: default_timeout(),
             community_qps: default_community_qps(),
+            tls: None,
+            mtls_clients: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod license;
 pub mod run;
 pub mod signer;
 pub mod state;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

@@ -98,7 +98,8 @@ pub async fn run(
         addr: opts.listen,
         source,
     })?;
-    let own_url = format!("http://{addr}");
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let own_url = format!("{scheme}://{addr}");
     if !opts.roles.authority {
         let url = opts.authority_url.clone().ok_or(RunError::NoAuthority)?;
         let trust = fetch_trust(&url).await?;
@@ -130,9 +131,20 @@ pub async fn run(
         authority_app(stack.clone())
     };
     ready(addr, &stack);
-    super::serve(listener, router, shutdown())
-        .await
-        .map_err(RunError::Serve)
+    match &stack.cfg.tls {
+        Some(tls) => {
+            let config = super::tls::server_config(tls).map_err(|reason| RunError::Config {
+                path: opts.config.clone().unwrap_or_default(),
+                reason,
+            })?;
+            super::tls::serve_tls(listener, router, config, shutdown())
+                .await
+                .map_err(RunError::Serve)
+        }
+        None => super::serve(listener, router, shutdown())
+            .await
+            .map_err(RunError::Serve),
+    }
 }
 
 async fn shutdown() {

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::authority::{check_dpop, verify_optok, ProofAt};
+use super::authority::{check_dpop, verify_optok, Binding, ProofAt};
 use super::config::{glob, Plan};
 use super::license::{verify_poe, Entitlement};
 use super::{pem, ApiError, Bucket, RequestId, Stack};
@@ -199,52 +199,63 @@ impl Audit {
 async fn sign_dsse(
     State(s): State<Arc<Stack>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    client_cert: Option<Extension<super::tls::ClientCert>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    // 1. Who is calling: a DPoP-bound OpTok and its proof.
+    // 1. Who is calling: an OpTok bound to a DPoP key (with its proof) or to the client certificate
+    //    of this mutual-TLS connection. `caller` is the key the PoE must be bound to.
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let token = match auth.split_once(' ') {
-        Some(("DPoP", t)) if !t.is_empty() => t.trim(),
-        Some(("Bearer", _)) => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "OpToks are DPoP-bound: send `Authorization: DPoP <token>` with a DPoP proof",
-            )
-            .challenge("DPoP"))
+    let unauthorized = |why: String| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", why).challenge("DPoP")
+    };
+    let (scheme, token) =
+        match auth.split_once(' ') {
+            Some((scheme @ ("DPoP" | "Bearer"), t)) if !t.trim().is_empty() => (scheme, t.trim()),
+            _ => return Err(unauthorized(
+                "an OpTok is required (`Authorization: DPoP <token>`, or Bearer over mutual TLS)"
+                    .into(),
+            )),
+        };
+    let (optok, binding) = verify_optok(&s, token).map_err(unauthorized)?;
+    let caller = match binding {
+        Binding::Dpop(jkt) => {
+            if scheme != "DPoP" {
+                return Err(unauthorized(
+                    "this OpTok is DPoP-bound: send `Authorization: DPoP <token>` with a DPoP proof".into(),
+                ));
+            }
+            let proof = check_dpop(
+                &s,
+                &headers,
+                "POST",
+                "/sign/dsse",
+                Some(token),
+                ProofAt::Resource,
+            )?;
+            if proof.jkt != jkt {
+                return Err(unauthorized(
+                    "the DPoP proof key is not the key the OpTok is bound to (cnf.jkt)".into(),
+                ));
+            }
+            proof.jkt
         }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "an OpTok is required (`Authorization: DPoP <token>`)",
-            )
-            .challenge("DPoP"))
+        Binding::Mtls(x5t) => {
+            let cert = client_cert.map(|c| c.0).filter(|c| c.x5t_s256 == x5t).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "this OpTok is bound to a client certificate (cnf.x5t#S256) this connection did not present",
+                )
+                .challenge("Bearer")
+            })?;
+            cert.jkt
+                .ok_or_else(|| unauthorized("the client certificate's key is not P-256".into()))?
         }
     };
-    let (optok, cnf_jkt) = verify_optok(&s, token).map_err(|e| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", e).challenge("DPoP")
-    })?;
-    let proof = check_dpop(
-        &s,
-        &headers,
-        "POST",
-        "/sign/dsse",
-        Some(token),
-        ProofAt::Resource,
-    )?;
-    if proof.jkt != cnf_jkt {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the DPoP proof key is not the key the OpTok is bound to (cnf.jkt)",
-        )
-        .challenge("DPoP"));
-    }
     let mut audit = Audit {
         identity: optok.claims.raw.get("stella_identity").cloned(),
         ..Audit::default()
@@ -279,7 +290,7 @@ async fn sign_dsse(
         )
     })?;
     audit.license_id = Some(ent.license_id.clone());
-    if ent.jkt != proof.jkt {
+    if ent.jkt != caller {
         return Err(deny(
             &audit,
             ApiError::new(

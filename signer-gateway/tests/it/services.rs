@@ -821,3 +821,178 @@ async fn keyless_signing_gives_a_fulcio_shaped_certificate() {
         assert!(text.contains(want), "openssl x509 -text lacks {want}:\n{text}");
     }
 }
+
+/// A test PKI for mutual TLS: a CA, the server's certificate for 127.0.0.1, and client certificates.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "stella test client CA");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca = rcgen::CertifiedIssuer::self_signed(params, key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        Pki { dir, ca }
+    }
+
+    /// A certificate for `name` (a SAN) signed by the CA: (cert PEM, key PEM, cert DER, key PKCS#8).
+    fn issue(&self, name: &str, client: bool) -> (String, String, Vec<u8>, Vec<u8>) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        (
+            cert.pem(),
+            key.serialize_pem(),
+            cert.der().to_vec(),
+            key.serialize_der(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn services_get_certificate_bound_optoks_over_mutual_tls() {
+    use sha2::{Digest, Sha256};
+    use signer_gateway::jose::{b64url_encode, Es256Signer};
+    use signer_gateway::service::{app, system_clock, tls, Config, Stack};
+
+    let pki = Pki::new();
+    let (srv_cert, srv_key, _, _) = pki.issue("127.0.0.1", false);
+    let (cl_cert, cl_key, cl_der, cl_pkcs8) = pki.issue("attestor.stella.internal", true);
+    let (other_cert, other_key, _, _) = pki.issue("intruder.stella.internal", true);
+    let p = |n: &str| pki.dir.path().join(n);
+    std::fs::write(p("server.pem"), &srv_cert).unwrap();
+    std::fs::write(p("server.key"), &srv_key).unwrap();
+    let x5t = b64url_encode(&Sha256::digest(&cl_der));
+    let cfg = json!({
+        "tls": {"cert_file": p("server.pem"), "key_file": p("server.key"), "client_ca_file": p("ca.pem")},
+        "mtls_clients": [{"client_id": "attestor", "x5t_s256": x5t, "images": ["127.0.0.1*/octo-org/*"]}],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let stack = Stack::open(
+        data.path(),
+        Config::parse(cfg.to_string().as_bytes()).unwrap(),
+        &url,
+        system_clock(),
+    )
+    .unwrap();
+    let server = tls::server_config(stack.cfg.tls.as_ref().unwrap()).unwrap();
+    tokio::spawn(tls::serve_tls(
+        listener,
+        app(stack.clone()),
+        server,
+        std::future::pending(),
+    ));
+
+    let ca = reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).unwrap();
+    let client_with = |cert: &str, key: &str| {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(ca.clone())
+            .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let mtls = client_with(&cl_cert, &cl_key);
+    let intruder = client_with(&other_cert, &other_key);
+    let anonymous = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca.clone())
+        .build()
+        .unwrap();
+    let token = |c: &reqwest::Client| {
+        c.post(format!("{url}/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "attestor"),
+            ])
+            .send()
+    };
+    // The registered certificate gets an OpTok bound to it; others get invalid_client.
+    let r: Value = token(&mtls).await.unwrap().json().await.unwrap();
+    let optok = r["access_token"].as_str().expect("an OpTok").to_owned();
+    for (name, c) in [
+        ("another certificate", &intruder),
+        ("no certificate", &anonymous),
+    ] {
+        let r = token(c).await.unwrap();
+        assert_eq!(r.status(), 401, "{name}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{name}"
+        );
+    }
+    let claims: Value = serde_json::from_slice(
+        &signer_gateway::jose::b64url_decode(optok.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"]["x5t#S256"], x5t.as_str());
+
+    // The service enrolls its license with its certificate's key (DPoP proof by that key).
+    let (_, lt) = signer_gateway::service::license::issue_license_token(
+        stack.license_signer(),
+        &signer_gateway::service::license::LicenseTerms {
+            customer_id: "C".into(),
+            plan: "team".into(),
+            valid_release_year: 2026,
+            max_version: "1.99".into(),
+            lifetime_secs: 86_400,
+        },
+        now(),
+    )
+    .unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let service = Client {
+        key: Es256Signer::from_pkcs8(&cl_pkcs8, "attestor", &rng).unwrap(),
+        nonce: std::sync::Mutex::new(None),
+        base: url.clone(),
+        http: mtls.clone(),
+    };
+    let poe = service.poe(&lt).await;
+    let sign = |c: &reqwest::Client, poe: &str| {
+        c.post(format!("{url}/sign/dsse"))
+            .header("Authorization", format!("Bearer {optok}"))
+            .header("Stella-PoE", poe)
+            .json(&statement(IMAGE, SPDX))
+            .send()
+    };
+    let r = sign(&mtls, &poe).await.unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    // The same OpTok on a connection with another certificate, or none: refused.
+    for (name, c) in [
+        ("another certificate", &intruder),
+        ("no certificate", &anonymous),
+    ] {
+        let r = sign(c, &poe).await.unwrap();
+        assert_eq!(r.status(), 401, "{name}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_token",
+            "{name}"
+        );
+    }
+    // A PoE enrolled by another key is not this client's.
+    let other_poe = Client::new(&url);
+    let other_poe = Client {
+        http: anonymous.clone(),
+        ..other_poe
+    }
+    .poe(&lt)
+    .await;
+    let r = sign(&mtls, &other_poe).await.unwrap();
+    assert_eq!(r.status(), 403);
+}
