@@ -368,7 +368,7 @@ fn client_credentials(
     Ok(resp)
 }
 
-fn sign_optok(s: &Stack, claims: &Value) -> Result<String, ApiError> {
+pub(crate) fn sign_optok(s: &Stack, claims: &Value) -> Result<String, ApiError> {
     let keys = s
         .authority_keys
         .read()

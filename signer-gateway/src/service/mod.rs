@@ -79,6 +79,8 @@ pub struct Stack {
     pub now: Clock,
     pub(crate) rng: SystemRandom,
     pub(crate) authority_keys: RwLock<AuthorityKeys>,
+    /// Where the Authority's keys live, when this process is the Authority (for rotation).
+    pub(crate) data_dir: Option<std::path::PathBuf>,
     pub(crate) license_key: Es256Signer,
     pub(crate) license_jwks: RwLock<JwkSet>,
     pub(crate) license_issuer: RwLock<String>,
@@ -199,6 +201,7 @@ impl Stack {
             now,
             rng: SystemRandom::new(),
             authority_keys: RwLock::new(AuthorityKeys { active, jwks }),
+            data_dir: roles.authority.then(|| data_dir.to_owned()),
             license_key,
             license_jwks: RwLock::new(license_jwks),
             license_issuer: RwLock::new(license_issuer),
@@ -218,6 +221,34 @@ impl Stack {
             ct,
             metrics: Arc::new(Metrics::default()),
         }))
+    }
+
+    /// Rotates the Authority's OpTok key when it is due (`key_rotation_secs`), keeping retired keys
+    /// published for `key_overlap_secs` so tokens they signed keep verifying until they expire. Runs
+    /// at start-up and then periodically (see [`run::run`]). Returns whether the key set changed.
+    pub fn rotate_keys(&self) -> Result<bool, StartError> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(false);
+        };
+        let keys = state::rotate_authority_keys(
+            dir,
+            (self.now)(),
+            self.cfg.key_rotation_secs,
+            self.cfg.key_overlap_secs,
+            &self.rng,
+        )?;
+        let jwks = JwkSet::new(keys.iter().map(|k| k.signer.public_jwk()).collect())
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let mut current = self
+            .authority_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = current.jwks.keys() != jwks.keys();
+        if let Some(active) = keys.into_iter().last() {
+            current.active = active.signer;
+        }
+        current.jwks = jwks;
+        Ok(changed)
     }
 
     /// Replaces the configured signing key (a KMS or PKCS#11 [`KeySource`]).
@@ -511,3 +542,66 @@ fn now_ms() -> u128 {
 }
 
 pub(crate) type Shared<T> = Mutex<HashMap<String, T>>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn keys_rotate_while_running_and_old_tokens_verify_through_the_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Arc::new(AtomicU64::new(1_800_000_000));
+        let clock = t.clone();
+        let cfg =
+            Config::parse(br#"{"key_rotation_secs": 86400, "key_overlap_secs": 600}"#).unwrap();
+        let s = Stack::open(
+            dir.path(),
+            cfg,
+            "http://a",
+            Arc::new(move || clock.load(Ordering::SeqCst)),
+        )
+        .unwrap();
+        let token = |s: &Stack| {
+            let now = (s.now)();
+            let claims = json!({"iss": s.issuer, "aud": SIGNER_AUDIENCE, "iat": now, "exp": now + 300, "cnf": {"jkt": "x"}});
+            authority::sign_optok(s, &claims).unwrap()
+        };
+        let old = token(&s);
+        assert!(!s.rotate_keys().unwrap(), "not due yet");
+        t.fetch_add(86_400, Ordering::SeqCst);
+        assert!(s.rotate_keys().unwrap());
+        assert_eq!(s.authority_jwks().keys().len(), 2);
+        let new = token(&s);
+        assert_ne!(
+            crate::jose::Jws::parse(&old).unwrap().header_str("kid"),
+            crate::jose::Jws::parse(&new).unwrap().header_str("kid"),
+            "new tokens are signed by the new key"
+        );
+        t.fetch_add(100, Ordering::SeqCst);
+        // Within the overlap the retired key is still published, so tokens it signed verify.
+        let mut early = s.authority_jwks();
+        authority::verify_optok(&s, &new).unwrap();
+        assert_eq!(early.keys().len(), 2);
+        let retired = early
+            .find(
+                crate::jose::Jws::parse(&old)
+                    .unwrap()
+                    .header_str("kid")
+                    .unwrap(),
+            )
+            .cloned();
+        assert!(retired.is_some());
+        // After the overlap the retired key is gone.
+        t.fetch_add(600, Ordering::SeqCst);
+        assert!(s.rotate_keys().unwrap());
+        early = s.authority_jwks();
+        assert_eq!(early.keys().len(), 1);
+        authority::verify_optok(&s, &token(&s)).unwrap();
+        let e = authority::verify_optok(&s, &old).unwrap_err();
+        assert!(e.contains("kid") || e.contains("exp"), "{e}");
+    }
+}

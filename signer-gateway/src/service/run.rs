@@ -125,6 +125,17 @@ pub async fn run(
     if stack.cfg.release_keys.is_empty() && opts.roles.signer {
         tracing::warn!("no release_keys configured: the scanner release-integrity check is off");
     }
+    let rotator = stack.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            match rotator.rotate_keys() {
+                Ok(true) => tracing::info!("Authority key set rotated"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "Authority key rotation failed"),
+            }
+        }
+    });
     let router = if opts.roles.signer {
         app(stack.clone())
     } else {

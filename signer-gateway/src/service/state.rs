@@ -280,7 +280,7 @@ fn key_thumb(s: &Es256Signer) -> String {
 
 /// Loads `authority/keys.json`, retiring the active key when it is due and dropping keys whose overlap
 /// has passed; writes the list back when it changed.
-fn rotate_authority_keys(
+pub(crate) fn rotate_authority_keys(
     root: &Path,
     now: u64,
     rotate_after: u64,
