@@ -996,3 +996,63 @@ async fn services_get_certificate_bound_optoks_over_mutual_tls() {
     let r = sign(&mtls, &other_poe).await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn introspection_and_community_throttle() {
+    let h = Harness::start().await;
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let url = format!("{}/oauth/introspect", h.url);
+    let ask = |token: String, admin: Option<String>| {
+        let mut r = h.http.post(&url).form(&[("token", token)]);
+        if let Some(a) = admin {
+            r = r.bearer_auth(a);
+        }
+        r.send()
+    };
+    let admin = h.stack.admin_token().to_owned();
+    let r = ask(optok.clone(), None).await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "introspection is protected (RFC 7662 §2.1)"
+    );
+    let v: Value = ask(optok.clone(), Some(admin.clone()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["active"], true);
+    assert_eq!(v["token_type"], "DPoP");
+    assert_eq!(v["cnf"]["jkt"].as_str().unwrap().len(), 43);
+    assert_eq!(v["stella_identity"]["repository"], "octo-org/octo-repo");
+    let ttl = v["exp"].as_u64().unwrap() - v["iat"].as_u64().unwrap();
+    assert!(
+        (120..=300).contains(&ttl),
+        "OpToks live 2-5 minutes, not {ttl}"
+    );
+    let v: Value = ask("garbage".into(), Some(admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"active": false}));
+
+    // Community mode (no PoE) is refused, and throttled (1 request/s by default) before that.
+    let body = statement(IMAGE, SPDX);
+    let a = c.sign(&optok, None, &body).await;
+    assert_eq!((a.status, a.error()), (403, "entitlement_required"));
+    let mut throttled = false;
+    for _ in 0..5 {
+        let a = c.sign(&optok, None, &body).await;
+        assert!(a.status == 403 || a.status == 429, "{a:?}");
+        throttled |= a.status == 429 && a.error() == "quota_exceeded";
+    }
+    assert!(
+        throttled,
+        "six community requests in well under a second, none throttled"
+    );
+    assert_eq!(h.signed_count(), 0);
+}
