@@ -1056,3 +1056,57 @@ async fn introspection_and_community_throttle() {
     );
     assert_eq!(h.signed_count(), 0);
 }
+
+#[tokio::test]
+async fn openapi_documents_pass_an_independent_validator() {
+    // openapi-spec-validator (tests/requirements.txt) checks each document the services serve.
+    let python = std::env::var_os("STELLA_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "python3".into());
+    let has = std::process::Command::new(&python)
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if crate::support::require(has, "openapi-spec-validator (python)").is_none() {
+        return;
+    }
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, path) in [
+        "/openapi.json",
+        "/openapi/authority.json",
+        "/openapi/signer.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text = reqwest::get(format!("{}{path}", h.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let file = dir.path().join(format!("doc{i}.json"));
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(&python)
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // The validator does refuse a broken document.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"openapi": "3.1.0", "paths": {}}"#).unwrap();
+    let out = std::process::Command::new(&python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
