@@ -1110,3 +1110,80 @@ async fn openapi_documents_pass_an_independent_validator() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn malformed_requests_get_invalid_request_not_a_crash() {
+    let h = Harness::start().await;
+    let (_, lt) = h.license("team");
+    let c = Client::new(&h.url);
+    let optok = c.optok(&github_token(&h, |_, _| {})).await;
+    let poe = c.poe(&lt).await;
+    // The Signer: bodies that are not JSON, not an object, or a statement of the wrong shape.
+    for body in [
+        json!("just a string"),
+        json!({"statement": "not an object"}),
+        json!({"statement": {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": SPDX}}),
+        json!({"statement": {"_type": "nope", "subject": [{"name": "x", "digest": {"sha256": "a".repeat(64)}}], "predicateType": SPDX}}),
+        json!({"statement": {"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "x", "digest": {"sha256": "a".repeat(64)}}]}}),
+        json!({"statement": statement(IMAGE, SPDX)["statement"], "signing": "quantum"}),
+    ] {
+        let a = c.sign(&optok, Some(&poe), &body).await;
+        assert_eq!(
+            (a.status, a.error()),
+            (400, "invalid_request"),
+            "{body}: {a:?}"
+        );
+    }
+    let url = format!("{}/sign/dsse", h.url);
+    let a = c
+        .send(|cl| {
+            cl.http
+                .post(&url)
+                .header("Authorization", format!("DPoP {optok}"))
+                .header("DPoP", cl.proof_with("POST", &url, Some(&optok), |_| {}))
+                .header("Stella-PoE", poe.as_str())
+                .body(vec![0xff_u8, 0x00, 0x7b])
+        })
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
+    // The Authority and licensing: broken forms and bodies, hostile tokens.
+    let r = h
+        .http
+        .post(format!("{}/oauth/token", h.url))
+        .body("%%%=&&")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    for token in ["", "a.b", "....", &"A".repeat(70_000)] {
+        let a = c.exchange(token).await;
+        assert_eq!(a.status, 400, "{a:?}");
+        assert!(
+            ["invalid_grant", "invalid_request"].contains(&a.error()),
+            "{a:?}"
+        );
+    }
+    let a = c.enroll("not-a-token").await;
+    assert_eq!((a.status, a.error()), (403, "invalid_entitlement"), "{a:?}");
+    let url = format!("{}/license/enroll", h.url);
+    let a = c
+        .send(|cl| {
+            cl.http
+                .post(&url)
+                .header("DPoP", cl.proof_with("POST", &url, None, |_| {}))
+                .header("content-type", "application/json")
+                .body("{\"license_token\": 7")
+        })
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
+    assert_eq!(h.signed_count(), 0);
+    // Still serving.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", h.url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
