@@ -5,3 +5,6 @@
 //! The pure, synchronous modules (bytes in, values out; no clock, files or network of their own):
 //!
 //! (modules are added as they land)
+
+pub mod breaker;
+pub mod sequencer;
