@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             signer: false,
         },
         authority_url: None,
+        attach: None,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

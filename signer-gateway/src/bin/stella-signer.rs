@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             signer: true,
         },
         authority_url: Some(args.authority),
+        attach: None,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

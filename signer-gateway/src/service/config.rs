@@ -72,6 +72,10 @@ pub struct Config {
     /// Services that get OpToks with the client-credentials grant over mutual TLS.
     #[serde(default)]
     pub mtls_clients: Vec<MtlsClient>,
+    /// The Attestor's section (log batching, origin, writers), read by the Attestor when
+    /// `stella serve` runs it; opaque here.
+    #[serde(default)]
+    pub attestor: serde_json::Value,
     /// Community mode (no PoE): requests per second allowed, over all callers.
     #[serde(default = "default_community_qps")]
     pub community_qps: u32,
@@ -237,6 +241,7 @@ impl Default for Config {
             community_qps: default_community_qps(),
             tls: None,
             mtls_clients: Vec::new(),
+            attestor: serde_json::Value::Null,
         }
     }
 }

@@ -10,12 +10,13 @@ pub mod authority;
 pub mod ci;
 pub mod client;
 pub mod config;
-mod http;
+pub mod http;
 pub mod license;
 pub mod run;
 pub mod signer;
 pub mod state;
 pub mod tls;
+pub mod transparency;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -100,6 +101,8 @@ pub struct Stack {
     pub(crate) ca: crate::keyless::CertificateAuthority,
     pub(crate) ct: crate::keyless::CtLog,
     pub metrics: Arc<Metrics>,
+    /// The transparency log every signature goes to, once set (`stella serve` sets the Attestor).
+    pub(crate) transparency: std::sync::OnceLock<Arc<dyn transparency::Transparency>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -220,6 +223,7 @@ impl Stack {
             ca,
             ct,
             metrics: Arc::new(Metrics::default()),
+            transparency: std::sync::OnceLock::new(),
         }))
     }
 
@@ -331,6 +335,20 @@ impl Stack {
     /// The admin bearer token (revocation, introspection).
     pub fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// Has every signature logged in `log` from now on (once; later calls are ignored and return
+    /// `false`).
+    pub fn set_transparency(&self, log: Arc<dyn transparency::Transparency>) -> bool {
+        self.transparency.set(log).is_ok()
+    }
+
+    /// The CA chain of keyless certificates (root last) and the CT log key, for the trusted root.
+    pub fn keyless_trust(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        (
+            vec![self.ca.cert_der().to_vec()],
+            self.ct.public_key_spki_der(),
+        )
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -25,6 +25,19 @@ pub struct ServeOptions {
     /// For a Signer on its own: the Authority's base URL (its JWKS and license keys are fetched
     /// from there and refreshed every minute).
     pub authority_url: Option<String>,
+    /// More services in the same process (`stella serve` attaches the Attestor): called once the
+    /// stack is open, with the stack and its public URL; the routes it returns are served too.
+    pub attach: Option<Attach>,
+}
+
+/// See [`ServeOptions::attach`].
+#[derive(Clone)]
+pub struct Attach(pub Arc<dyn Fn(&Arc<Stack>, &str) -> Result<axum::Router, String> + Send + Sync>);
+
+impl std::fmt::Debug for Attach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attach(..)")
+    }
 }
 
 /// Why the services could not run.
@@ -136,11 +149,18 @@ pub async fn run(
             }
         }
     });
-    let router = if opts.roles.signer {
+    let mut router = if opts.roles.signer {
         app(stack.clone())
     } else {
         authority_app(stack.clone())
     };
+    if let Some(Attach(attach)) = &opts.attach {
+        let extra = attach(&stack, &stack.public_url).map_err(|reason| RunError::Config {
+            path: opts.config.clone().unwrap_or_default(),
+            reason,
+        })?;
+        router = router.merge(extra);
+    }
     ready(addr, &stack);
     match &stack.cfg.tls {
         Some(tls) => {

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::authority::{check_dpop, verify_optok, Binding, ProofAt};
 use super::config::{glob, Plan};
 use super::license::{verify_poe, Entitlement};
+use super::transparency::SignedBy;
 use super::{pem, ApiError, Bucket, RequestId, Stack};
 use crate::dsse::{Envelope, KeySource as _, MemoryKey, PAYLOAD_TYPE_IN_TOTO};
 use crate::keyless::{CertRequest, FulcioIdentity, San};
@@ -447,7 +448,7 @@ async fn sign_dsse(
             e,
         )
     };
-    let mut answer = if keyless {
+    let (mut answer, envelope, signed) = if keyless {
         let now = (s.now)();
         let (key, _) =
             MemoryKey::generate(&s.rng).map_err(|e| deny(&audit, unavailable(e.to_string())))?;
@@ -489,11 +490,12 @@ async fn sign_dsse(
             })?;
         let envelope = Envelope::sign(PAYLOAD_TYPE_IN_TOTO, payload, &key, "")
             .map_err(|e| deny(&audit, unavailable(e.to_string())))?;
-        json!({
+        let answer = json!({
             "envelope": envelope.to_json(),
             "certificate": pem("CERTIFICATE", &issued.der),
             "chain": [pem("CERTIFICATE", s.ca.cert_der())],
-        })
+        });
+        (answer, envelope, Signed::Cert(issued.der))
     } else {
         let envelope = Envelope::sign(
             PAYLOAD_TYPE_IN_TOTO,
@@ -502,12 +504,39 @@ async fn sign_dsse(
             &s.signing_key_id,
         )
         .map_err(|e| deny(&audit, unavailable(e.to_string())))?;
-        json!({
+        let spki = s.signing_key.public_key_spki_der();
+        let answer = json!({
             "envelope": envelope.to_json(),
             "key_id": s.signing_key_id,
-            "public_key": pem("PUBLIC KEY", &s.signing_key.public_key_spki_der()),
-        })
+            "public_key": pem("PUBLIC KEY", &spki),
+        });
+        (answer, envelope, Signed::Key(spki))
     };
+    // 7. Log: when a transparency log is attached, the signature is only handed out logged.
+    if let Some(log) = s.transparency.get() {
+        let chain = vec![s.ca.cert_der().to_vec()];
+        let by = match &signed {
+            Signed::Cert(der) => SignedBy::Certificate { der, chain: &chain },
+            Signed::Key(spki) => SignedBy::Key {
+                spki,
+                key_id: &s.signing_key_id,
+            },
+        };
+        let receipt = log.log(&envelope, by).await.map_err(|e| {
+            deny(
+                &audit,
+                unavailable(format!(
+                    "the transparency log did not take the signature: {e}"
+                )),
+            )
+        })?;
+        if let Some(o) = answer.as_object_mut() {
+            o.insert("bundle".into(), receipt.bundle);
+            o.insert("log_index".into(), receipt.index.into());
+            o.insert("uuid".into(), receipt.uuid.into());
+            o.insert("log_url".into(), receipt.log_url.into());
+        }
+    }
     s.metrics.signed();
     audit.write(&s, &request_id, "signed", None);
     if let Some(o) = answer.as_object_mut() {
@@ -518,6 +547,12 @@ async fn sign_dsse(
         );
     }
     Ok(Json(answer))
+}
+
+/// Who signed, for the transparency log.
+enum Signed {
+    Cert(Vec<u8>),
+    Key(Vec<u8>),
 }
 
 /// Lifetime of keyless certificates, as Fulcio's.
