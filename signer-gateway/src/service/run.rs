@@ -30,9 +30,12 @@ pub struct ServeOptions {
     pub attach: Option<Attach>,
 }
 
+/// Builds the routes of an attached service from the open stack and its public URL.
+pub type AttachFn = dyn Fn(&Arc<Stack>, &str) -> Result<axum::Router, String> + Send + Sync;
+
 /// See [`ServeOptions::attach`].
 #[derive(Clone)]
-pub struct Attach(pub Arc<dyn Fn(&Arc<Stack>, &str) -> Result<axum::Router, String> + Send + Sync>);
+pub struct Attach(pub Arc<AttachFn>);
 
 impl std::fmt::Debug for Attach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
