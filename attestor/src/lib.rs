@@ -4,4 +4,7 @@
 //!
 //! The pure, synchronous modules (bytes in, values out; no clock, files or network of their own):
 //!
-//! (modules are added as they land)
+//! - [`merkle`]: RFC 6962/9162 hashing, inclusion and consistency proofs (verify and generate over a
+//!   [`merkle::NodeSource`]), and the compact right edge used to append.
+
+pub mod merkle;
