@@ -6,5 +6,7 @@
 //!
 //! - [`merkle`]: RFC 6962/9162 hashing, inclusion and consistency proofs (verify and generate over a
 //!   [`merkle::NodeSource`]), and the compact right edge used to append.
+//! - [`tiles`]: C2SP tlog-tiles paths, tiles and entry bundles.
 
 pub mod merkle;
+pub mod tiles;
