@@ -7,6 +7,8 @@
 //! - [`merkle`]: RFC 6962/9162 hashing, inclusion and consistency proofs (verify and generate over a
 //!   [`merkle::NodeSource`]), and the compact right edge used to append.
 //! - [`tiles`]: C2SP tlog-tiles paths, tiles and entry bundles.
+//! - [`note`]: C2SP signed notes and tlog checkpoints with Ed25519 keys.
 
 pub mod merkle;
+pub mod note;
 pub mod tiles;

@@ -12,6 +12,7 @@
 )]
 
 mod merkle_vectors;
+mod sigstore_real;
 
 use std::path::PathBuf;
 
