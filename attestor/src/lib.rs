@@ -8,7 +8,12 @@
 //!   [`merkle::NodeSource`]), and the compact right edge used to append.
 //! - [`tiles`]: C2SP tlog-tiles paths, tiles and entry bundles.
 //! - [`note`]: C2SP signed notes and tlog checkpoints with Ed25519 keys.
+//!
+//! And one module that does touch the disk:
+//!
+//! - [`store`]: the durable log, laid out as a C2SP static tree under one directory.
 
 pub mod merkle;
 pub mod note;
+pub mod store;
 pub mod tiles;

@@ -13,6 +13,7 @@
 
 mod merkle_vectors;
 mod sigstore_real;
+mod store;
 
 use std::path::PathBuf;
 
