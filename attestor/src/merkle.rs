@@ -208,7 +208,8 @@ pub fn verify_consistency(
     }
     let (inner, border) = decompose(size1 - 1, size2);
     let shift = size1.trailing_zeros() as usize;
-    let inner = inner - shift;
+    // size1 - 1 and size2 - 1 differ above bit `shift` (size1 < size2), so this never saturates.
+    let inner = inner.saturating_sub(shift);
     // When size1 is a power of two its root is a node of the bigger tree and is not sent.
     let (seed, rest) = if size1 == 1u64 << shift {
         (*root1, proof)
@@ -501,8 +502,14 @@ impl CompactRange {
     }
 
     /// Append a leaf hash. Returns every perfect node this leaf completes, starting with the leaf
-    /// itself at level 0, then upwards: `(level, index, hash)`.
-    pub fn push(&mut self, leaf: Hash) -> Result<Vec<(u8, u64, Hash)>, CompactRangeError> {
+    /// itself at level 0, then upwards: `(level, index, hash)`. A full tree (2^64 - 1 leaves)
+    /// is left unchanged and an empty list returned; [`CompactRange::try_push`] reports it.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u8, u64, Hash)> {
+        self.try_push(leaf).unwrap_or_default()
+    }
+
+    /// [`CompactRange::push`], with an error for a full tree.
+    pub fn try_push(&mut self, leaf: Hash) -> Result<Vec<(u8, u64, Hash)>, CompactRangeError> {
         if self.size == u64::MAX {
             return Err(CompactRangeError::Full);
         }
@@ -600,7 +607,7 @@ mod tests {
         let mut cr = CompactRange::new();
         let mut mem = Mem(ls.clone());
         for (i, l) in ls.iter().enumerate() {
-            let done = cr.push(*l).unwrap();
+            let done = cr.push(*l);
             for (level, index, h) in done {
                 assert_eq!(h, mem.node(level, index).unwrap());
                 assert_eq!((index + 1) << level, i as u64 + 1);

@@ -571,7 +571,7 @@ impl LogStore {
                 .map_err(io("read", &leaves_path))?;
             dedup.insert(&rec, i);
             check
-                .push(rec)
+                .try_push(rec)
                 .map_err(|e| self.tampered(format!("dedup index: {e}")))?;
         }
         drop(reader);
@@ -775,7 +775,9 @@ impl LogStore {
             batch.insert(h, next);
             fresh.push((pos, h));
             indices.push(Appended::New(next));
-            next += 1;
+            next = next
+                .checked_add(1)
+                .ok_or_else(|| StoreError::OutOfRange("the log is full".into()))?;
         }
         if fresh.is_empty() {
             return Ok(BatchOutcome {
@@ -822,7 +824,7 @@ impl LogStore {
                 pentries.clear();
             }
             let done = range
-                .push(h)
+                .try_push(h)
                 .map_err(|e| StoreError::OutOfRange(e.to_string()))?;
             for (level, index, hash) in done {
                 if u32::from(level) % HEIGHT != 0 {
@@ -998,7 +1000,7 @@ impl LogStore {
                 .map_err(|e| self.tampered(e.to_string()))?;
             for e in entries {
                 for (level, index, hash) in range
-                    .push(leaf_hash(&e))
+                    .try_push(leaf_hash(&e))
                     .map_err(|e| self.tampered(e.to_string()))?
                 {
                     if u32::from(level) % HEIGHT == 0 {

@@ -459,3 +459,9 @@ fn proofs_read_only_a_logarithmic_number_of_tiles() {
     let p = store.inclusion_proof(123_456, total).unwrap();
     verify_inclusion(123_456, total, &leaf_hash(&entry(123_456)), &p, &root).unwrap();
 }
+
+#[test]
+fn the_store_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LogStore>();
+}
