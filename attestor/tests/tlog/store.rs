@@ -465,3 +465,87 @@ fn the_store_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<LogStore>();
 }
+
+/// Child half of `acknowledged_batches_survive_kill_9`: appends until killed, printing each
+/// acknowledged size. Does nothing when run as an ordinary test.
+#[test]
+fn crash_child() {
+    let (Some(dir), Some(k)) = (
+        std::env::var_os("TLOG_CRASH_CHILD_DIR"),
+        std::env::var("TLOG_CRASH_CHILD_KEY").ok(),
+    ) else {
+        return;
+    };
+    let k: Vec<u8> = (0..k.len() / 2)
+        .map(|i| u8::from_str_radix(&k[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut store = open(Path::new(&dir), &k).unwrap();
+    let mut next = store.size();
+    loop {
+        let n = 1 + next % 300;
+        let out = store.append_batch(&batch(next..next + n)).unwrap();
+        next = out.size;
+        use std::io::Write as _;
+        let mut so = std::io::stdout().lock();
+        writeln!(so, "acked {}", out.size).unwrap();
+        so.flush().unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_batches_survive_kill_9() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+    let mut acked = 0u64;
+    for round in 0..8u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "store::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TLOG_CRASH_CHILD_DIR", dir.path())
+            .env("TLOG_CRASH_CHILD_KEY", &hex)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line.strip_prefix("acked ") {
+                    let _ = tx.send(n.parse::<u64>().unwrap());
+                }
+            }
+        });
+        // Wait for some progress, then kill at a varying moment.
+        let first = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        acked = acked.max(first);
+        std::thread::sleep(std::time::Duration::from_millis(20 + 31 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        reader.join().unwrap();
+        acked = rx.try_iter().fold(acked, u64::max);
+        let store = open(dir.path(), &k).unwrap();
+        assert!(
+            store.size() >= acked,
+            "round {round}: size {} < acknowledged {acked}",
+            store.size()
+        );
+        let all: Vec<Hash> = (0..store.size()).map(|i| leaf_hash(&entry(i))).collect();
+        assert_eq!(store.root(), root_of(&all), "round {round}");
+        store.verify_full().unwrap();
+        eprintln!(
+            "kill -9 round {round}: acknowledged {acked}, recovered {}",
+            store.size()
+        );
+        acked = store.size();
+    }
+    assert!(acked > 0);
+}
