@@ -697,6 +697,11 @@ impl LogStore {
         Ok(())
     }
 
+    /// The log's key, e.g. to publish its verifier key, SPKI and log ID.
+    pub fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
     /// The log's origin (the signer's key name).
     pub fn origin(&self) -> &str {
         self.signer.name()

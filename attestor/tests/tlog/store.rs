@@ -549,3 +549,31 @@ fn acknowledged_batches_survive_kill_9() {
     }
     assert!(acked > 0);
 }
+
+#[test]
+fn requests_outside_the_log_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let mut store = open(dir.path(), &k).unwrap();
+    assert!(store.inclusion_proof(0, 0).is_err());
+    assert!(store.entry(0).is_err());
+    store.append_batch(&batch(0..5)).unwrap();
+    assert_eq!(store.signer().name(), ORIGIN);
+    for (i, s) in [(5, 5), (0, 6), (u64::MAX, u64::MAX), (4, 3)] {
+        assert!(store.inclusion_proof(i, s).is_err(), "{i} {s}");
+    }
+    for (a, b) in [(0, 5), (3, 2), (1, 6), (u64::MAX, u64::MAX), (6, 6)] {
+        assert!(store.consistency_proof(a, b).is_err(), "{a} {b}");
+    }
+    assert!(store.entry(5).is_err());
+    assert!(store.entry(u64::MAX).is_err());
+    assert!(store.root_at(6).is_err());
+    assert_eq!(store.consistency_proof(5, 5).unwrap(), Vec::<Hash>::new());
+    for p in [
+        "tile/63/x018/x446/x744/x073/x709/x551/615",
+        "tile/entries/x018/x446/x744/x073/x709/x551/615.p/255",
+        "tile/0/000",
+    ] {
+        assert_eq!(store.read_static(p).unwrap(), None, "{p}");
+    }
+}
