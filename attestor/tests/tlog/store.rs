@@ -458,6 +458,15 @@ fn proofs_read_only_a_logarithmic_number_of_tiles() {
     assert!(worst <= bound, "a proof read {worst} tiles");
     let p = store.inclusion_proof(123_456, total).unwrap();
     verify_inclusion(123_456, total, &leaf_hash(&entry(123_456)), &p, &root).unwrap();
+    // Three tile levels on disk: reopen (right edge from a level-2 partial tile), full check,
+    // and carry on.
+    store.verify_full().unwrap();
+    drop(store);
+    let mut store = open(dir.path(), &k).unwrap();
+    assert_eq!((store.size(), store.root()), (total, root));
+    let out = store.append_batch(&batch(total..total + 1000)).unwrap();
+    let p = store.consistency_proof(total, out.size).unwrap();
+    verify_consistency(total, out.size, &root, &out.root, &p).unwrap();
 }
 
 #[test]
