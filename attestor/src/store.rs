@@ -25,12 +25,13 @@
 //! checkpoint's size. [`LogStore::verify_full`] re-hashes every entry and tile (O(n) reads).
 //!
 //! **Memory.** O(log n) for the right edge and the partial tiles (at most 255 hashes per level and
-//! 255 entries of at most 64 KiB), plus the dedup index: a hash map from the first 8 bytes of each
-//! leaf hash to its index (16 bytes of payload, about 20-36 bytes per entry with the table's
-//! slack, so some 200-360 MB for 10 M entries). A hit is confirmed against the full 32-byte hash
-//! in `.state/leaves` (one 32-byte read), and leaves whose 8-byte prefix collides with an earlier
-//! leaf are kept in full in a second, normally empty, map, so crafted prefix collisions cannot
-//! hide or fake a duplicate.
+//! 255 entries of at most 64 KiB), plus the dedup index: an open-addressing table of 8-byte slots
+//! (24-bit tag and 40-bit index; slot and tag from a randomly keyed SipHash of the leaf hash, so
+//! slot chains cannot be aimed at), at most 75% full and sized in powers of two: 8 to 21 bytes
+//! per entry, 128 MiB for 10 M entries (a `HashMap<u64, u64>` would take about 272 MiB). Every
+//! tag match is confirmed against the full 32-byte leaf hash in `.state/leaves` (a 32-byte read),
+//! so a false match can cost a read but never a wrong answer. Growing the table re-reads
+//! `.state/leaves` once (amortised 32 bytes per entry); opening reads it once (32 bytes per entry).
 //!
 //! **Proofs** read tiles through a [`merkle::NodeSource`](crate::merkle::NodeSource) with a
 //! per-call cache: O(log n) tiles per proof ([`LogStore::tile_reads`] counts them).
@@ -40,7 +41,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,31 +168,101 @@ pub struct BatchOutcome {
     pub checkpoint: String,
 }
 
-/// The dedup index: leaf-hash prefix to index, confirmed against `.state/leaves`.
-#[derive(Debug, Default)]
+/// The dedup index: an open-addressing table of 8-byte slots, `tag << 40 | (index + 1)`, where
+/// the slot and the 24-bit tag come from a randomly keyed SipHash of the leaf hash (so nobody can
+/// aim leaves at one slot chain). A tag match is confirmed against the full leaf hash in
+/// `.state/leaves`. At most 75% full.
+#[derive(Debug)]
 struct Dedup {
-    by_prefix: HashMap<u64, u64>,
-    /// Leaves whose prefix was already taken by another leaf.
-    collisions: HashMap<Hash, u64>,
+    hasher: std::collections::hash_map::RandomState,
+    slots: Vec<u64>,
+    len: u64,
+    /// Indices too large for 40 bits (2^40 entries: not expected), kept in full.
+    big: HashMap<Hash, u64>,
 }
 
-fn prefix(h: &Hash) -> u64 {
-    let mut p = [0u8; 8];
-    p.copy_from_slice(&h[..8]);
-    u64::from_le_bytes(p)
-}
+const INDEX_BITS: u32 = 40;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
 impl Dedup {
-    fn insert(&mut self, h: &Hash, index: u64) {
-        match self.by_prefix.entry(prefix(h)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(index);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collisions.insert(*h, index);
-            }
+    /// An empty table with room for `n` entries.
+    fn with_capacity(n: u64) -> Self {
+        let want = n.saturating_mul(4) / 3 + 1;
+        let slots = want
+            .max(1024)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 62);
+        Self {
+            hasher: std::collections::hash_map::RandomState::new(),
+            slots: vec![0; usize::try_from(slots).unwrap_or(usize::MAX >> 4)],
+            len: 0,
+            big: HashMap::new(),
         }
     }
+
+    /// Whether `extra` more entries fit without passing 75%.
+    fn has_room(&self, extra: u64) -> bool {
+        (self.len + extra).saturating_mul(4) <= (self.slots.len() as u64).saturating_mul(3)
+    }
+
+    fn key(&self, h: &Hash) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.hasher.hash_one(h)
+    }
+
+    fn insert(&mut self, h: &Hash, index: u64) {
+        if index >= INDEX_MASK {
+            self.big.insert(*h, index);
+            return;
+        }
+        let k = self.key(h);
+        let mask = self.slots.len() - 1;
+        let mut i = (k as usize) & mask;
+        // `has_room` keeps a free slot, so this finds one.
+        for _ in 0..self.slots.len() {
+            if let Some(slot) = self.slots.get_mut(i) {
+                if *slot == 0 {
+                    *slot = (k >> INDEX_BITS) << INDEX_BITS | (index + 1);
+                    self.len += 1;
+                    return;
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        self.big.insert(*h, index);
+    }
+
+    /// Candidate indices for `h` (tag matches), to be confirmed against the full hash.
+    fn candidates<'a>(&'a self, h: &Hash) -> impl Iterator<Item = u64> + 'a {
+        let k = self.key(h);
+        let tag = k >> INDEX_BITS;
+        let mask = self.slots.len() - 1;
+        let start = (k as usize) & mask;
+        (0..self.slots.len())
+            .map(move |n| self.slots.get((start + n) & mask).copied().unwrap_or(0))
+            .take_while(|&slot| slot != 0)
+            .filter(move |&slot| slot >> INDEX_BITS == tag)
+            .map(|slot| (slot & INDEX_MASK) - 1)
+    }
+}
+
+/// Stream the first `count` records of the leaves file.
+fn for_each_leaf(
+    file: &File,
+    path: &Path,
+    count: u64,
+    mut f: impl FnMut(u64, &Hash) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(io("seek", path))?;
+    let mut rec = [0u8; 32];
+    for i in 0..count {
+        reader.read_exact(&mut rec).map_err(io("read", path))?;
+        f(i, &rec)?;
+    }
+    Ok(())
 }
 
 /// A durable, append-only transparency log in one directory. See the module docs.
@@ -417,7 +488,7 @@ impl LogStore {
             checkpoint: String::new(),
             partial_tiles: Vec::new(),
             partial_entries: Vec::new(),
-            dedup: Dedup::default(),
+            dedup: Dedup::with_capacity(0),
             leaves,
             tile_reads: AtomicU64::new(0),
             tmp_counter: 0,
@@ -561,20 +632,19 @@ impl LogStore {
                 .and_then(|()| self.leaves.sync_all())
                 .map_err(io("write", &leaves_path))?;
         }
-        let mut dedup = Dedup::default();
+        let mut dedup = Dedup::with_capacity(size);
         let mut check = CompactRange::new();
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, &self.leaves);
-        let mut rec = [0u8; 32];
-        for i in 0..size {
-            reader
-                .read_exact(&mut rec)
-                .map_err(io("read", &leaves_path))?;
-            dedup.insert(&rec, i);
+        let dir = self.dir.clone();
+        for_each_leaf(&self.leaves, &leaves_path, size, |i, rec| {
+            dedup.insert(rec, i);
             check
-                .try_push(rec)
-                .map_err(|e| self.tampered(format!("dedup index: {e}")))?;
-        }
-        drop(reader);
+                .try_push(*rec)
+                .map(|_| ())
+                .map_err(|e| StoreError::Tampered {
+                    dir: dir.clone(),
+                    what: format!("dedup index: {e}"),
+                })
+        })?;
         if check.root() != cp.root {
             return Err(self.tampered(format!(
                 "{LEAVES} hashes to a different root than checkpoint size {size}"
@@ -735,18 +805,20 @@ impl LogStore {
 
     /// [`LogStore::lookup`] with I/O errors.
     pub fn try_lookup(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        if let Some(&i) = self.dedup.collisions.get(leaf) {
+        if let Some(&i) = self.dedup.big.get(leaf) {
             return Ok(Some(i));
         }
-        let Some(&i) = self.dedup.by_prefix.get(&prefix(leaf)) else {
-            return Ok(None);
-        };
-        let mut rec = [0u8; 32];
         let path = self.dir.join(LEAVES);
-        self.leaves
-            .read_exact_at(&mut rec, i * 32)
-            .map_err(io("read", &path))?;
-        Ok((&rec == leaf).then_some(i))
+        for i in self.dedup.candidates(leaf) {
+            let mut rec = [0u8; 32];
+            self.leaves
+                .read_exact_at(&mut rec, i * 32)
+                .map_err(io("read", &path))?;
+            if &rec == leaf {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     /// Append entries (each at most 65535 bytes). Entries already logged, or repeated within the
@@ -881,6 +953,17 @@ impl LogStore {
             .and_then(|()| self.leaves.write_all_at(&buf, old * 32))
             .and_then(|()| self.leaves.sync_data())
             .map_err(io("append", &leaves_path))?;
+        // A bigger dedup table, if needed, is built now from the file, before the commit.
+        let grown = if self.dedup.has_room(fresh.len() as u64) {
+            None
+        } else {
+            let mut d = Dedup::with_capacity(new_size.saturating_mul(2));
+            for_each_leaf(&self.leaves, &leaves_path, new_size, |i, rec| {
+                d.insert(rec, i);
+                Ok(())
+            })?;
+            Some(d)
+        };
         // 4. The checkpoint: the commit point.
         let root = range.root();
         let signed = self.sign_checkpoint(new_size, root)?;
@@ -889,8 +972,13 @@ impl LogStore {
             fsync_dir(&d)?;
         }
         // Committed: update memory.
-        for (i, (_, h)) in fresh.iter().enumerate() {
-            self.dedup.insert(h, old + i as u64);
+        match grown {
+            Some(d) => self.dedup = d,
+            None => {
+                for (i, (_, h)) in fresh.iter().enumerate() {
+                    self.dedup.insert(h, old + i as u64);
+                }
+            }
         }
         self.range = range;
         self.partial_tiles = ptiles;
