@@ -33,7 +33,7 @@
 //! so a false match can cost a read but never a wrong answer. Growing the table re-reads
 //! `.state/leaves` once (amortised 32 bytes per entry); opening reads it once (32 bytes per entry).
 //!
-//! **Proofs** read tiles through a [`merkle::NodeSource`](crate::merkle::NodeSource) with a
+//! **Proofs** read tiles through a [`NodeSource`] with a
 //! per-call cache: O(log n) tiles per proof ([`LogStore::tile_reads`] counts them).
 //!
 //! `now_millis` is accepted by [`LogStore::open`] for the services' benefit but not used: C2SP
