@@ -618,19 +618,22 @@ impl LogStore {
             self.leaves
                 .set_len(next * 32)
                 .map_err(io("truncate", &leaves_path))?;
-            let mut buf = Vec::new();
+            // One level-0 tile at a time, so memory stays bounded whatever is missing.
             while next < size {
-                let tile = src.tile(0, next / WIDTH)?;
+                let n = next / WIDTH;
+                let tile = src.tile(0, n)?.clone();
+                src.cache.remove(&(0, n));
                 let off = (next % WIDTH) as usize;
-                for h in tile.get(off..).unwrap_or_default() {
-                    buf.extend_from_slice(h);
-                    next += 1;
+                let buf: Vec<u8> = tile.get(off..).unwrap_or_default().concat();
+                if buf.is_empty() {
+                    return Err(self.tampered(format!("level-0 tile {n} ends before {next}")));
                 }
+                self.leaves
+                    .write_all_at(&buf, next * 32)
+                    .map_err(io("write", &leaves_path))?;
+                next += buf.len() as u64 / 32;
             }
-            self.leaves
-                .write_all_at(&buf, have / 32 * 32)
-                .and_then(|()| self.leaves.sync_all())
-                .map_err(io("write", &leaves_path))?;
+            self.leaves.sync_all().map_err(io("fsync", &leaves_path))?;
         }
         let mut dedup = Dedup::with_capacity(size);
         let mut check = CompactRange::new();
