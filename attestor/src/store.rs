@@ -124,8 +124,8 @@ pub enum StoreError {
     /// A static path that is not served.
     #[error(transparent)]
     BadPath(#[from] TileError),
-    /// An earlier batch failed half-way; reopen the store to recover.
-    #[error("an earlier append failed part-way; reopen the log to recover")]
+    /// An earlier batch failed part-way and the checkpoint could not be read back.
+    #[error("an earlier append failed part-way and the checkpoint cannot be read back")]
     Poisoned,
 }
 
@@ -514,6 +514,25 @@ impl LogStore {
         Ok(store)
     }
 
+    /// Re-read the checkpoint and rebuild the state from disk (after a failed batch).
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let cp_path = self.dir.join(CHECKPOINT);
+        let text = read_optional(&cp_path)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(StoreError::Poisoned)?;
+        let cp = open_checkpoint(&text, &self.signer.verifier()).map_err(|source| {
+            StoreError::Checkpoint {
+                path: cp_path,
+                source,
+            }
+        })?;
+        self.clear_tmp()?;
+        self.recover(&cp)?;
+        self.checkpoint = text;
+        self.poisoned = false;
+        Ok(())
+    }
+
     fn tampered(&self, what: String) -> StoreError {
         StoreError::Tampered {
             dir: self.dir.clone(),
@@ -826,11 +845,15 @@ impl LogStore {
 
     /// Append entries (each at most 65535 bytes). Entries already logged, or repeated within the
     /// batch, are not logged again and come back as [`Appended::Duplicate`]. Durable on return:
-    /// the returned checkpoint is on disk. On error nothing is acknowledged and the store refuses
-    /// further appends until reopened.
+    /// the returned checkpoint is on disk. On error nothing is acknowledged and the in-memory log
+    /// is unchanged; the next call first rebuilds the state from disk, as a reopen would. (If
+    /// the error struck after the new checkpoint was renamed into place, that rebuilt state
+    /// includes the batch, and resubmitted entries come back as duplicates.)
     pub fn append_batch(&mut self, entries: &[Vec<u8>]) -> Result<BatchOutcome, StoreError> {
         if self.poisoned {
-            return Err(StoreError::Poisoned);
+            // An earlier batch failed part-way: start again from what is durable on disk,
+            // exactly as a reopen would.
+            self.reload()?;
         }
         if let Some((position, e)) = entries
             .iter()

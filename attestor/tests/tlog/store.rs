@@ -595,3 +595,31 @@ fn requests_outside_the_log_are_errors_not_panics() {
         assert_eq!(store.read_static(p).unwrap(), None, "{p}");
     }
 }
+
+#[test]
+fn a_failed_batch_changes_nothing_and_the_next_one_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let mut store = open(dir.path(), &k).unwrap();
+    store.append_batch(&batch(0..5)).unwrap();
+    let (root5, cp5) = (store.root(), store.checkpoint().to_owned());
+    // A directory where the batch's partial tile must go: the rename fails, even for root.
+    let blocker = dir.path().join("tile/0/000.p/7");
+    std::fs::create_dir_all(&blocker).unwrap();
+    let err = store.append_batch(&batch(5..7)).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    assert_eq!((store.size(), store.root()), (5, root5));
+    assert_eq!(store.checkpoint(), cp5);
+    assert_eq!(
+        store.read_static("checkpoint").unwrap().unwrap(),
+        cp5.as_bytes()
+    );
+    assert_eq!(store.lookup(&leaf_hash(&entry(5))), None);
+    std::fs::remove_dir(&blocker).unwrap();
+    let out = store.append_batch(&batch(5..9)).unwrap();
+    let all: Vec<Hash> = (0..9).map(|i| leaf_hash(&entry(i))).collect();
+    assert_eq!((out.size, out.root), (9, root_of(&all)));
+    store.verify_full().unwrap();
+    drop(store);
+    assert_eq!(open(dir.path(), &k).unwrap().root(), root_of(&all));
+}
