@@ -4,8 +4,7 @@
 //!
 //! The pure, synchronous modules (bytes in, values out; no clock, files or network of their own):
 //!
-//! - [`tsa`]: an RFC 3161 Time-Stamp Authority (TimeStampReq in, TimeStampResp out) and a
-//!   verifier for RFC 3161 timestamps (ours and Sigstore's), for the bundle's timestamp.
+//! - [`tsa`]: RFC 3161 Time-Stamp Authority (TimeStampReq in, TimeStampResp out) and verifier.
 //!
 //! (modules are added as they land)
 

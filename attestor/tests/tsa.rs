@@ -216,6 +216,42 @@ fn we_answer_openssl_queries_and_openssl_checks_the_reply_against_them() {
 }
 
 #[test]
+fn openssl_reads_our_rejections() {
+    let Some(openssl) = openssl() else { return };
+    let (tsa, _) = new_tsa();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sha1_query = request_for(b"m", None, false);
+    // Turn the SHA-256 imprint into a (wrongly long) SHA-1 one: badAlg comes before the length.
+    let sha256_oid = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+    ];
+    let at = sha1_query
+        .windows(11)
+        .position(|w| w == sha256_oid)
+        .unwrap();
+    sha1_query.splice(at..at + 11, [0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a]);
+    sha1_query[1] -= 4;
+    sha1_query[6] -= 4;
+    sha1_query[8] -= 4;
+    let cases: [(&[u8], &str); 2] = [
+        (b"garbage", "transaction not permitted or supported"),
+        (&sha1_query, "unrecognized or unsupported algorithm"),
+    ];
+    for (query, want) in cases {
+        let resp = tsa
+            .respond(query, GEN_TIME, 1, &SystemRandom::new())
+            .unwrap();
+        let path = write(dir.path(), "rej.der", &resp);
+        let (ok, text) = run(Command::new(openssl)
+            .args(["ts", "-reply", "-text", "-in"])
+            .arg(&path));
+        assert!(ok, "{text}");
+        assert!(text.contains("Status: Rejected."), "{text}");
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
+
+#[test]
 fn our_verifier_accepts_our_timestamp_and_refuses_tampering() {
     let rng = SystemRandom::new();
     let (tsa, m) = new_tsa();
