@@ -52,7 +52,17 @@ pub(crate) struct TstInfo<'a> {
 
 /// Verifies a DER TimeStampResp (status granted) or a bare TimeStampToken ContentInfo over
 /// `message`, trusting `roots_der`, building the path through the token's certificates and
-/// `intermediates_der`. See the module documentation for every check.
+/// `intermediates_der`. Checks, in order: status granted (0; grantedWithMods is refused, as
+/// rfc3161-client does); a CMS SignedData v3 with id-ct-TSTInfo content and exactly one SignerInfo
+/// (v1 issuerAndSerialNumber or v3 subjectKeyIdentifier) whose digest algorithm is listed;
+/// signed attributes with content-type = id-ct-TSTInfo, message-digest = hash of the TSTInfo, and
+/// an ESS signing-certificate-v2 (or v1) naming the signer's certificate by hash (and serial);
+/// the ECDSA signature (P-256 or P-384 key, ecdsa-with-SHA256 or -SHA384) over the DER SET OF
+/// signed attributes; the imprint (SHA-256/384/512) equals the hash of `message`; the signer has
+/// a critical extKeyUsage of exactly id-kp-timeStamping; and every certificate from the signer to a
+/// root (CA certificates only, at most 8 intermediates, signatures checked) is valid at genTime.
+/// A root is a trust anchor (its own signature is not checked); the signer's certificate itself
+/// may be given as a root (pinning). No clock is read: validity is judged at genTime.
 pub fn verify_timestamp(
     resp_der: &[u8],
     message: &[u8],
