@@ -106,8 +106,8 @@ impl HashAlg {
 #[derive(Debug)]
 pub(crate) struct AlgorithmId<'a> {
     pub(crate) oid: Tlv<'a>,
-    /// The parameters, if any (absent and NULL are both fine for hashes and ECDSA... NULL is not
-    /// fine for ECDSA per RFC 5758 but verifiers in the wild tolerate it; we do too).
+    /// The parameters, if any. Hashes may have absent or NULL parameters (RFC 5754 §2); for an
+    /// ECDSA signature algorithm they are not looked at.
     pub(crate) params: Option<Tlv<'a>>,
 }
 
