@@ -8,17 +8,20 @@
 //!   [`merkle::NodeSource`]), and the compact right edge used to append.
 //! - [`tiles`]: C2SP tlog-tiles paths, tiles and entry bundles.
 //! - [`note`]: C2SP signed notes and tlog checkpoints with Ed25519 keys.
+//! - [`tsa`]: an RFC 3161 Time-Stamp Authority (TimeStampReq in, TimeStampResp out) and a
+//!   verifier for RFC 3161 timestamps (ours and Sigstore's), for the bundle's timestamp.
+//! - [`breaker`]: the circuit breaker (Closed / Open / HalfOpen) with the time as an argument.
 //!
-//! And one module that does touch the disk:
+//! And the edges, which touch the disk, the clock and the network:
 //!
 //! - [`store`]: the durable log, laid out as a C2SP static tree under one directory.
-//!
-//! - [`breaker`]: the circuit breaker (Closed / Open / HalfOpen) with the time as an argument.
 //! - [`sequencer`]: batches submissions into durable appends (max batch, max delay).
+
 
 pub mod breaker;
 pub mod merkle;
 pub mod note;
+pub mod sequencer;
 pub mod store;
 pub mod tiles;
-pub mod sequencer;
+pub mod tsa;
