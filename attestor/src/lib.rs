@@ -5,3 +5,6 @@
 //! The pure, synchronous modules (bytes in, values out; no clock, files or network of their own):
 //!
 //! (modules are added as they land)
+
+/// RFC 8785 canonical JSON, the form Rekor v2 hashes entry bodies in.
+pub mod jcs;
