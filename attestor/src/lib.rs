@@ -6,5 +6,9 @@
 //!
 //! (modules are added as they land)
 
+/// Sigstore bundle v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json`).
+pub mod bundle;
 /// RFC 8785 canonical JSON, the form Rekor v2 hashes entry bodies in.
 pub mod jcs;
+/// Rekor v2 `hashedrekord` v0.0.2 requests and entry bodies, and transparency-log entries.
+pub mod rekor;
