@@ -12,3 +12,5 @@ pub mod bundle;
 pub mod jcs;
 /// Rekor v2 `hashedrekord` v0.0.2 requests and entry bodies, and transparency-log entries.
 pub mod rekor;
+/// Sigstore TrustedRoot, SigningConfig v0.2 and ClientTrustConfig documents.
+pub mod trust_root;
