@@ -786,7 +786,8 @@ fn our_client_trust_config_round_trips() {
 }
 
 /// sigstore-python (the reference client) loads the ClientTrustConfig we write, its keyrings and
-/// CA chains, and picks our Rekor v2, CA, OIDC and TSA services from the signing config.
+/// CA chains, and picks our Rekor v2, CA, OIDC and TSA services from the signing config; it also
+/// loads a bundle as we write it.
 #[test]
 fn sigstore_python_loads_our_client_trust_config() {
     let Some(python) = std::env::var_os("STELLA_PYTHON") else {
@@ -804,9 +805,11 @@ fn sigstore_python_loads_our_client_trust_config() {
         serde_json::to_vec_pretty(&client_trust_config(&root, &signing)).unwrap(),
     )
     .unwrap();
+    let bundle_path = dir.path().join("bundle.sigstore.json");
+    std::fs::write(&bundle_path, conda_bundle().to_json_bytes()).unwrap();
     let script = r#"
 import sys
-from sigstore.models import ClientTrustConfig
+from sigstore.models import Bundle, ClientTrustConfig
 from sigstore._internal.trust import KeyringPurpose
 from sigstore._internal.rekor.client_v2 import RekorV2Client
 cfg = ClientTrustConfig.from_json(open(sys.argv[1]).read())
@@ -821,12 +824,15 @@ assert len(tlogs) == 1 and isinstance(tlogs[0], RekorV2Client), tlogs
 assert sc.get_fulcio().url.startswith("https://signer.stella.example"), sc.get_fulcio().url
 assert sc.get_oidc_url() == "https://authority.stella.example"
 assert len(sc.get_tsas()) == 1
+b = Bundle.from_json(open(sys.argv[2], "rb").read())
+assert b.log_entry._inner.kind_version.version == "0.0.2"
 print("ok")
 "#;
     let out = std::process::Command::new(&python)
         .arg("-c")
         .arg(script)
         .arg(&path)
+        .arg(&bundle_path)
         .output()
         .unwrap();
     assert!(
@@ -845,6 +851,7 @@ print("ok")
         .arg("-c")
         .arg(script)
         .arg(&path)
+        .arg(&bundle_path)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -933,4 +940,35 @@ fn jcs_integers_and_limits() {
     // Whitespace and member order of the input do not matter.
     let a: Value = serde_json::from_str(r#"{ "b" : [ 1 , 2 ], "a" : { "d":1, "c":2 } }"#).unwrap();
     assert_eq!(canon(&a), r#"{"a":{"c":2,"d":1},"b":[1,2]}"#);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Golden files: the bytes we write for the conda bundle and its create-entry request. A change
+// in member order, spacing or encoding shows up here; `STELLA_UPDATE_GOLDEN=1` rewrites them.
+
+fn golden(name: &str, actual: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("STELLA_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from what we write now:\n{}",
+        path.display(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+#[test]
+fn golden_outputs() {
+    let mut compact = conda_bundle().to_json_bytes();
+    compact.push(b'\n');
+    golden("conda-bundle.compact.json", &compact);
+    let mut request = serde_json::to_vec_pretty(&conda_entry().request_json()).unwrap();
+    request.push(b'\n');
+    golden("conda-create-request.json", &request);
 }
