@@ -248,7 +248,6 @@ pub(crate) fn proto_u64(v: &Value, path: &str) -> Result<u64, FieldError> {
 
 /// `dev.sigstore.common.v1.PublicKeyDetails`: a key's type and the signature algorithm used with
 /// it. [`KeyDetails::as_str`] and [`KeyDetails::parse`] use the protobuf enum names.
-#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyDetails {
     /// Deprecated: PKCS#1 RSA key, PKCS#1 v1.5 signature (seen in old CT log entries).
