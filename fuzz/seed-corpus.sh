@@ -98,3 +98,21 @@ for f in ../examples/*/Dockerfile* ../generator/Dockerfile ../frontend/Dockerfil
   [[ -f $f ]] && cp "$f" "corpus/dockerfile_parser/seed$((i++))"
 done
 printf '# escape=`\nARG B=debian V\nFROM ${B}:${V:-bookworm} AS a\nRUN <<EOF\nFROM x\nEOF\nFROM a AS final\n' >corpus/dockerfile_parser/seed$((i++))
+
+# sigstore_formats: the first byte picks the parser (0 create request, 1 entry body, 2 bundle,
+# 3 trusted root, 4 signing / client trust config).
+mkdir -p corpus/sigstore_formats
+golden=../attestor/tests/golden
+{ printf '\000'; cat "$golden/conda-create-request.json"; } >corpus/sigstore_formats/request
+{ printf '\002'; cat "$golden/conda-bundle.compact.json"; } >corpus/sigstore_formats/bundle
+sigstore=../../shared/testdata/sigstore
+if [ -d "$sigstore" ]; then
+  { printf '\002'; cat "$sigstore/cosign-v3-blob.sigstore.json"; } >corpus/sigstore_formats/bundle-v1
+  { printf '\003'; cat "$sigstore/trusted_root.json"; } >corpus/sigstore_formats/trusted-root
+  { printf '\004'; cat "$sigstore/client_trust_config_staging.json"; } >corpus/sigstore_formats/ctc
+  python3 - "$sigstore/conda-attestation-rekor2.sigstore.json" >corpus/sigstore_formats/body <<'PY'
+import base64, json, sys
+b = json.load(open(sys.argv[1]))["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]
+sys.stdout.buffer.write(b"\x01" + base64.b64decode(b))
+PY
+fi

@@ -1043,6 +1043,26 @@ impl LogStore {
         merkle::inclusion_proof(&mut self.source(), index, size).map_err(unwrap_gen)
     }
 
+    /// Inclusion proofs for several leaves in the tree of `size`, reading each tile once (the
+    /// sequencer proves a whole batch against its new checkpoint).
+    pub fn inclusion_proofs(
+        &self,
+        indices: &[u64],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        if size > self.size() {
+            return Err(StoreError::OutOfRange(format!(
+                "tree size {size} is beyond the log size {}",
+                self.size()
+            )));
+        }
+        let mut src = self.source();
+        indices
+            .iter()
+            .map(|&i| merkle::inclusion_proof(&mut src, i, size).map_err(unwrap_gen))
+            .collect()
+    }
+
     /// Consistency proof between sizes `0 < size1 ≤ size2 ≤` the current size.
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, StoreError> {
         if size2 > self.size() {

@@ -3,11 +3,13 @@
 // The binary is the one place that talks to the terminal; the libraries never print.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod attest;
 mod image;
 mod referrers;
 mod release;
 mod scan;
 mod serve;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -74,6 +76,12 @@ enum Command {
     /// Sign scanner releases and verify release signatures (the Signer's gate).
     #[command(subcommand)]
     Release(release::ReleaseCommand),
+    /// Sign an SBOM for an image (in-toto statement, DSSE), log it, push the Sigstore bundle.
+    #[command(after_help = attest::AFTER_HELP)]
+    Attest(attest::AttestArgs),
+    /// Export the stack's trust material (Sigstore trusted_root.json, ClientTrustConfig).
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +94,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run_serve(args),
         Command::License(command) => serve::run_license(command),
         Command::Release(command) => release::run(command),
+        Command::Trust(command) => trust::run(command),
+        Command::Attest(args) => attest::run(args),
     };
     ExitCode::from(code)
 }

@@ -3,20 +3,31 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use attestor::service::{system_clock_ms, Attestor, AttestorConfig, KeylessTrust};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use signer_gateway::jose::b64url_decode;
 use signer_gateway::service::client::DpopClient;
 use signer_gateway::service::license::{issue_license_token, LicenseTerms};
-use signer_gateway::service::run::{init_tracing, load_config, run, ServeOptions};
+use signer_gateway::service::run::{init_tracing, load_config, run, Attach, ServeOptions};
 use signer_gateway::service::{system_clock, Roles, Stack};
 
 use crate::exit;
 
+/// The stack's keyless CA chain and CT key, for the Attestor's trusted root.
+pub fn keyless_trust(stack: &Stack) -> KeylessTrust {
+    let (ca_chain_der, ct_spki_der) = stack.keyless_trust();
+    KeylessTrust {
+        ca_chain_der,
+        ct_spki_der,
+    }
+}
+
 /// The default data directory: `$STELLA_DATA_DIR`, else `$XDG_DATA_HOME/stella`, else
 /// `~/.local/share/stella`, else `./stella-data`.
-fn default_data_dir() -> PathBuf {
+pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(d).join("stella");
     }
@@ -41,14 +52,29 @@ pub struct ServeArgs {
 
 pub fn run_serve(args: ServeArgs) -> u8 {
     init_tracing();
+    // The embedded default (no configuration file) runs the dev identity for the local user.
+    let args_config_none = args.config.is_none();
     let opts = ServeOptions {
         data_dir: args.data_dir.unwrap_or_else(default_data_dir),
         listen: args.listen,
         config: args.config,
         roles: Roles::BOTH,
         authority_url: None,
+        attach: None,
+        dev_identity: args_config_none,
     };
     let data_dir = opts.data_dir.clone();
+    let attestor_dir = data_dir.clone();
+    let opts = ServeOptions {
+        attach: Some(Attach(Arc::new(move |stack, url| {
+            let cfg = AttestorConfig::from_json(&stack.cfg.attestor, url)?;
+            let att = Attestor::open(&attestor_dir, cfg, keyless_trust(stack), system_clock_ms())
+                .map_err(|e| e.to_string())?;
+            stack.set_transparency(att.clone());
+            Ok(attestor::service::routes(att))
+        }))),
+        ..opts
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -58,7 +84,7 @@ pub fn run_serve(args: ServeArgs) -> u8 {
     };
     let result = runtime.block_on(run(opts, |addr, _| {
         eprintln!(
-            "stella serve: Authority + Signer on http://{addr} (data: {}); Ctrl-C stops",
+            "stella serve: Authority + Signer + Attestor (log, TSA) on http://{addr} (data: {}); Ctrl-C stops",
             data_dir.display()
         );
     }));

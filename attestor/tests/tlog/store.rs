@@ -623,3 +623,25 @@ fn a_failed_batch_changes_nothing_and_the_next_one_recovers() {
     drop(store);
     assert_eq!(open(dir.path(), &k).unwrap().root(), root_of(&all));
 }
+
+#[test]
+fn batch_proofs_equal_single_proofs_and_read_each_tile_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let mut store = open(dir.path(), &k).unwrap();
+    store.append_batch(&batch(0..70_000)).unwrap();
+    let out = store.append_batch(&batch(70_000..70_600)).unwrap();
+    let indices: Vec<u64> = out.indices.iter().map(|a| a.index()).collect();
+    let before = store.tile_reads();
+    let together = store.inclusion_proofs(&indices, out.size).unwrap();
+    let shared_reads = store.tile_reads() - before;
+    let all: Vec<Hash> = (0..out.size).map(|i| leaf_hash(&entry(i))).collect();
+    for (i, proof) in indices.iter().zip(&together) {
+        assert_eq!(proof, &store.inclusion_proof(*i, out.size).unwrap());
+        verify_inclusion(*i, out.size, &all[*i as usize], proof, &out.root).unwrap();
+    }
+    assert!(
+        shared_reads <= 12,
+        "600 proofs on the right edge read {shared_reads} tiles"
+    );
+}

@@ -31,6 +31,7 @@ mod referrers_registry;
 mod registry;
 mod release;
 mod serve;
+mod tlog;
 mod trivy;
 mod trivy_lang;
 mod trivy_rpm_apk;

@@ -9,9 +9,9 @@ use serde_json::Value;
 use crate::common::{stella, tempdir};
 
 /// A `stella serve` process on a free port, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
+pub(crate) struct Served {
+    pub child: Child,
+    pub url: String,
 }
 
 impl Drop for Served {
@@ -21,7 +21,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(data: &std::path::Path) -> Served {
+pub(crate) fn serve(data: &std::path::Path) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stella"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         },
         authority_url: None,
         attach: None,
+        dev_identity: false,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

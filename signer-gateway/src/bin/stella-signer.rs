@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         },
         authority_url: Some(args.authority),
         attach: None,
+        dev_identity: false,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -206,6 +206,10 @@ pub fn identity(
             let san = format!("https://{workflow}");
             ("gitlab", s("project_path")?, git_ref, workflow, san)
         }
+        Platform::Dev => {
+            let san = format!("{}/users/{}", issuer.trim_end_matches('/'), s("user")?);
+            ("dev", s("repository")?, s("ref")?, s("workflow")?, san)
+        }
     };
     Ok(CiIdentity {
         issuer: issuer.to_owned(),

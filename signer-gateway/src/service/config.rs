@@ -76,6 +76,10 @@ pub struct Config {
     /// `stella serve` runs it; opaque here.
     #[serde(default)]
     pub attestor: serde_json::Value,
+    /// Runs the dev identity (a local OIDC issuer for the machine's user, loopback only); what
+    /// `stella serve` does with no configuration file.
+    #[serde(default)]
+    pub dev_identity: bool,
     /// Community mode (no PoE): requests per second allowed, over all callers.
     #[serde(default = "default_community_qps")]
     pub community_qps: u32,
@@ -131,6 +135,8 @@ pub struct TrustedIssuer {
 pub enum Platform {
     Github,
     Gitlab,
+    /// The embedded default's local issuer for the machine's user (see `service::dev`).
+    Dev,
 }
 
 /// What a CI identity may sign. Patterns are globs where `*` matches any run of characters.
@@ -242,6 +248,7 @@ impl Default for Config {
             tls: None,
             mtls_clients: Vec::new(),
             attestor: serde_json::Value::Null,
+            dev_identity: false,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod authority;
 pub mod ci;
 pub mod client;
 pub mod config;
+pub mod dev;
 pub mod http;
 pub mod license;
 pub mod run;
@@ -103,6 +104,8 @@ pub struct Stack {
     pub metrics: Arc<Metrics>,
     /// The transparency log every signature goes to, once set (`stella serve` sets the Attestor).
     pub(crate) transparency: std::sync::OnceLock<Arc<dyn transparency::Transparency>>,
+    /// The dev identity's issuer, when on.
+    pub(crate) dev: Option<dev::DevIssuer>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -194,6 +197,15 @@ impl Stack {
         if cfg.dpop_nonces {
             dpop.nonce = Some(NonceSource::new(&nonce_secret, 60));
         }
+        let mut cfg = cfg;
+        let dev = if cfg.dev_identity && roles.authority {
+            Some(
+                dev::enable(data_dir, &public_url, &mut cfg, &SystemRandom::new())
+                    .map_err(StartError::Config)?,
+            )
+        } else {
+            None
+        };
         let quotas = signer::Quotas::new(cfg.community_qps);
         let release = release_verifier(&cfg)?;
         let signing_key: Arc<dyn KeySource> = Arc::new(signing_key);
@@ -224,6 +236,7 @@ impl Stack {
             ct,
             metrics: Arc::new(Metrics::default()),
             transparency: std::sync::OnceLock::new(),
+            dev,
         }))
     }
 
@@ -488,6 +501,7 @@ pub fn app(stack: Arc<Stack>) -> Router {
         authority::routes()
             .merge(license::routes())
             .merge(signer::routes())
+            .merge(dev::routes())
             .route(
                 "/openapi/authority.json",
                 get(|| async { Json(openapi("authority")) }),
@@ -516,9 +530,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// A token bucket.

@@ -28,6 +28,8 @@ pub struct ServeOptions {
     /// More services in the same process (`stella serve` attaches the Attestor): called once the
     /// stack is open, with the stack and its public URL; the routes it returns are served too.
     pub attach: Option<Attach>,
+    /// Turn the dev identity on (`stella serve` does, when it runs without a configuration file).
+    pub dev_identity: bool,
 }
 
 /// Builds the routes of an attached service from the open stack and its public URL.
@@ -104,6 +106,7 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, &Arc<Stack>),
 ) -> Result<(), RunError> {
     let mut cfg = load_config(opts.config.as_ref())?;
+    cfg.dev_identity |= opts.dev_identity;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| RunError::Listen {

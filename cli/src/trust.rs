@@ -1,0 +1,82 @@
+//! `stella trust export`: the stack's Sigstore trust material, for verifiers we did not write
+//! (sigstore-python's `--trust-config`, cosign's `--trusted-root`) and for `stella verify`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use signer_gateway::service::run::load_config;
+use signer_gateway::service::{system_clock, Roles, Stack};
+
+use crate::exit;
+use crate::serve::{default_data_dir, keyless_trust};
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Write the stack's trusted_root.json (log, keyless CA, CT log, TSA) and a Sigstore
+    /// ClientTrustConfig, from its data directory (works while `stella serve` runs on it).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, env = "STELLA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The URL the stack is reached at (the log's and TSA's base URL in the documents).
+    #[arg(long, default_value = "http://127.0.0.1:8440")]
+    url: String,
+    /// The stack's configuration file (for the `attestor` section).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where to write trusted_root.json.
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    /// Where to write the ClientTrustConfig (`sigstore --trust-config FILE`).
+    #[arg(long)]
+    client_trust_config: Option<PathBuf>,
+}
+
+pub fn run(cmd: TrustCommand) -> u8 {
+    let result = match cmd {
+        TrustCommand::Export(a) => export(a),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err((code, msg)) => {
+            eprintln!("stella trust: {msg}");
+            code
+        }
+    }
+}
+
+fn export(a: ExportArgs) -> Result<(), (u8, String)> {
+    if a.trusted_root.is_none() && a.client_trust_config.is_none() {
+        return Err((
+            exit::USAGE,
+            "name an output: --trusted-root FILE and/or --client-trust-config FILE".into(),
+        ));
+    }
+    let cfg = load_config(a.config.as_ref()).map_err(|e| (exit::USAGE, e.to_string()))?;
+    let att_cfg = attestor::service::AttestorConfig::from_json(&cfg.attestor, &a.url)
+        .map_err(|e| (exit::USAGE, e))?;
+    let dir = a.data_dir.unwrap_or_else(default_data_dir);
+    let stack = Stack::open_roles(&dir, Roles::BOTH, cfg, &a.url, system_clock())
+        .map_err(|e| (exit::FAILURE, e.to_string()))?;
+    let now_ms = (stack.now)().saturating_mul(1000);
+    let (root, ctc) =
+        attestor::service::export_trust(&dir, &att_cfg, &keyless_trust(&stack), now_ms)
+            .map_err(|e| (exit::FAILURE, e.to_string()))?;
+    let write = |path: &PathBuf, v: &serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| (exit::OUTPUT, format!("{}: {e}", path.display())))
+    };
+    if let Some(p) = &a.trusted_root {
+        write(p, &root.to_json())?;
+        eprintln!("stella trust: wrote {}", p.display());
+    }
+    if let Some(p) = &a.client_trust_config {
+        write(p, &ctc)?;
+        eprintln!("stella trust: wrote {}", p.display());
+    }
+    Ok(())
+}
