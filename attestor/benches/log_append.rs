@@ -1,7 +1,7 @@
 //! Log write throughput and time to inclusion proof, over HTTP on loopback, with batching:
 //! `cargo bench -p attestor --bench log_append`. Clients and server share the machine's cores.
 //!
-//! Environment: `STELLA_BENCH_ENTRIES` (default 20000), `STELLA_BENCH_CLIENTS` (64),
+//! Environment: `STELLA_BENCH_ENTRIES` (default 20000), `STELLA_BENCH_CLIENTS` (128),
 //! `STELLA_BENCH_RUNS` (5), `STELLA_BENCH_DELAY_MS` (25), `STELLA_BENCH_BATCH` (512),
 //! `STELLA_BENCH_PROOF_SIZE` (entries in the proof-generation log; default 1000000, 0 to skip).
 
@@ -141,7 +141,7 @@ async fn one_run(
 
 fn main() {
     let n = env("STELLA_BENCH_ENTRIES", 20_000) as usize;
-    let clients = env("STELLA_BENCH_CLIENTS", 64) as usize;
+    let clients = env("STELLA_BENCH_CLIENTS", 128) as usize;
     let runs = env("STELLA_BENCH_RUNS", 5).max(1);
     let delay = env("STELLA_BENCH_DELAY_MS", 25);
     let batch = env("STELLA_BENCH_BATCH", 512);
