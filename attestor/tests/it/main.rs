@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod mtls;
 mod service;
 mod sigstore_interop;
 mod upstream;

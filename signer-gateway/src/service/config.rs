@@ -76,6 +76,10 @@ pub struct Config {
     /// `stella serve` runs it; opaque here.
     #[serde(default)]
     pub attestor: serde_json::Value,
+    /// A Signer whose Attestor runs apart: where it is and the client certificate the Signer
+    /// presents to it (the Attestor lists its thumbprint in `writers`).
+    #[serde(default)]
+    pub remote_attestor: Option<RemoteAttestorConfig>,
     /// Runs the dev identity (a local OIDC issuer for the machine's user, loopback only); what
     /// `stella serve` does with no configuration file.
     #[serde(default)]
@@ -95,6 +99,20 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     /// PEM CA certificate(s) client certificates must chain to.
     pub client_ca_file: PathBuf,
+}
+
+/// See [`Config::remote_attestor`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteAttestorConfig {
+    pub url: String,
+    /// PEM certificate chain of the Signer's client certificate, leaf first.
+    pub cert_file: PathBuf,
+    /// Its PEM PKCS#8 key.
+    pub key_file: PathBuf,
+    /// PEM CA the Attestor's server certificate chains to (else the system roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A service identified by its client certificate (RFC 8705 §2.1 `tls_client_auth`, pinned by the
@@ -249,6 +267,7 @@ impl Default for Config {
             mtls_clients: Vec::new(),
             attestor: serde_json::Value::Null,
             dev_identity: false,
+            remote_attestor: None,
         }
     }
 }

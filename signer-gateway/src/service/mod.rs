@@ -356,6 +356,29 @@ impl Stack {
         self.transparency.set(log).is_ok()
     }
 
+    /// Attaches the Attestor named by `remote_attestor` in the configuration, if any.
+    pub fn attach_remote_attestor(&self) -> Result<(), StartError> {
+        let Some(r) = &self.cfg.remote_attestor else {
+            return Ok(());
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| StartError::Config(format!("{}: {e}", p.display())))
+        };
+        let ca = match &r.ca_file {
+            Some(p) => Some(read(p)?),
+            None => None,
+        };
+        let remote = transparency::RemoteAttestor::new(
+            &r.url,
+            &read(&r.cert_file)?,
+            &read(&r.key_file)?,
+            ca.as_deref(),
+        )
+        .map_err(StartError::Config)?;
+        self.set_transparency(Arc::new(remote));
+        Ok(())
+    }
+
     /// The CA chain of keyless certificates (root last) and the CT log key, for the trusted root.
     pub fn keyless_trust(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
         (

@@ -124,6 +124,7 @@ pub async fn run(
         let trust = fetch_trust(&url).await?;
         cfg.issuer = Some(trust.issuer.clone());
         let stack = Stack::open_roles(&opts.data_dir, opts.roles, cfg, &own_url, system_clock())?;
+        stack.attach_remote_attestor()?;
         stack.set_trust(trust.authority, trust.license, trust.license_issuer);
         let refresher = stack.clone();
         tokio::spawn(async move {
@@ -160,6 +161,9 @@ pub async fn run(
     } else {
         authority_app(stack.clone())
     };
+    if opts.roles.signer {
+        stack.attach_remote_attestor()?;
+    }
     if let Some(Attach(attach)) = &opts.attach {
         let extra = attach(&stack, &stack.public_url).map_err(|reason| RunError::Config {
             path: opts.config.clone().unwrap_or_default(),
