@@ -70,6 +70,15 @@ pub fn routes(att: Arc<Attestor>) -> Router {
         .route("/rekor/entries/{uuid}", get(get_entry))
         .route("/trust/trusted_root.json", get(trusted_root))
         .route("/trust/client_trust_config.json", get(client_trust_config))
+        .route(
+            "/openapi/attestor.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    include_str!("openapi.json"),
+                )
+            }),
+        )
         .layer(RequestBodyLimitLayer::new(limit))
         .with_state(att)
 }
