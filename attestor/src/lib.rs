@@ -22,6 +22,8 @@
 //! - [`sequencer`]: batches submissions into durable appends (max batch, max delay).
 //! - [`service`]: the Attestor over HTTP (axum): Rekor v2 write API, C2SP static reads, the TSA,
 //!   `POST /rekor/entries` → Sigstore bundle, trusted_root.json / ClientTrustConfig export.
+//! - [`shared`]: several nodes on one log: the sequencer lock and record in PostgreSQL, the tiles
+//!   on a shared filesystem.
 //! - [`upstream`]: forwarding to an external Rekor v2 through the breaker, with mirror failover
 //!   and cached tiles.
 
@@ -33,6 +35,7 @@ pub mod note;
 pub mod rekor;
 pub mod sequencer;
 pub mod service;
+pub mod shared;
 pub mod store;
 pub mod tiles;
 pub mod trust_root;

@@ -563,59 +563,18 @@ impl LogStore {
             }
         }
         // 2. The right edge, from the tiles, must give the checkpoint's root.
+        let range = self.edge_from_tiles(cp)?;
+        // 3. Every file the checkpoint covers must be there (one stat per tile: the content
+        //    of interior tiles is checked by `verify_full`).
+        self.check_files_exist(size)?;
+        // 4. The right-edge partial tiles and bundle.
+        let (partial_tiles, partial_entries) = self.load_partials(size)?;
         let mut src = TileSource {
             dir: &self.dir,
             size,
             cache: HashMap::new(),
             reads: &self.tile_reads,
         };
-        let mut edge = Vec::new();
-        for (level, index) in merkle::right_edge(size) {
-            edge.push(src.node(level, index).map_err(|e| StoreError::Tampered {
-                dir: self.dir.clone(),
-                what: format!("right edge node {level}/{index}: {e}"),
-            })?);
-        }
-        let range = CompactRange::from_nodes(size, edge)
-            .map_err(|e| self.tampered(format!("right edge: {e}")))?;
-        if range.root() != cp.root {
-            return Err(self.tampered(format!(
-                "tiles hash to a different root than checkpoint size {size}"
-            )));
-        }
-        // 3. Every file the checkpoint covers must be there (one stat per tile: the content
-        //    of interior tiles is checked by `verify_full`).
-        self.check_files_exist(size)?;
-        // 4. The right-edge partial tiles and bundle.
-        let mut partial_tiles = Vec::new();
-        let mut l = 0u32;
-        while nodes_at(size, l) > 0 {
-            let c = nodes_at(size, l);
-            let w = c % WIDTH;
-            let hashes = if w == 0 {
-                Vec::new()
-            } else {
-                src.tile(l, c / WIDTH)
-                    .map_err(|e| self.tampered(format!("partial tile at level {l}: {e}")))?
-                    .clone()
-            };
-            partial_tiles.push(hashes);
-            l += 1;
-        }
-        let mut partial_entries = Vec::new();
-        if size % WIDTH != 0 {
-            let n = size / WIDTH;
-            let (path, entries) = read_bundle(&self.dir, n, size % WIDTH)
-                .map_err(|e| self.tampered(format!("partial entry bundle: {e}")))?;
-            let level0 = partial_tiles.first().map(Vec::as_slice).unwrap_or_default();
-            let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-            if hashes != level0 {
-                return Err(
-                    self.tampered(format!("{} does not match its hash tile", path.display()))
-                );
-            }
-            partial_entries = entries;
-        }
         // 5. The dedup index: cut a torn or unacknowledged tail, fill a missing tail from the
         //    level-0 tiles, then check that it too hashes to the root.
         let leaves_path = self.dir.join(LEAVES);
@@ -677,6 +636,201 @@ impl LogStore {
         self.partial_entries = partial_entries;
         self.dedup = dedup;
         Ok(())
+    }
+
+    /// The compact range of checkpoint `cp`'s tree, read from the right edge of the tiles
+    /// (O(log n) tiles), checked against its root.
+    fn edge_from_tiles(&self, cp: &Checkpoint) -> Result<CompactRange, StoreError> {
+        let size = cp.size;
+        let mut src = TileSource {
+            dir: &self.dir,
+            size,
+            cache: HashMap::new(),
+            reads: &self.tile_reads,
+        };
+        let mut edge = Vec::new();
+        for (level, index) in merkle::right_edge(size) {
+            edge.push(src.node(level, index).map_err(|e| StoreError::Tampered {
+                dir: self.dir.clone(),
+                what: format!("right edge node {level}/{index}: {e}"),
+            })?);
+        }
+        let range = CompactRange::from_nodes(size, edge)
+            .map_err(|e| self.tampered(format!("right edge: {e}")))?;
+        if range.root() != cp.root {
+            return Err(self.tampered(format!(
+                "tiles hash to a different root than checkpoint size {size}"
+            )));
+        }
+        Ok(range)
+    }
+
+    /// The right-edge partial tiles and entry bundle of a tree of `size`, the bundle checked
+    /// against its level-0 tile.
+    #[allow(clippy::type_complexity)]
+    fn load_partials(&self, size: u64) -> Result<(Vec<Vec<Hash>>, Vec<Vec<u8>>), StoreError> {
+        let mut src = TileSource {
+            dir: &self.dir,
+            size,
+            cache: HashMap::new(),
+            reads: &self.tile_reads,
+        };
+        let mut partial_tiles = Vec::new();
+        let mut l = 0u32;
+        while nodes_at(size, l) > 0 {
+            let c = nodes_at(size, l);
+            let w = c % WIDTH;
+            let hashes = if w == 0 {
+                Vec::new()
+            } else {
+                src.tile(l, c / WIDTH)
+                    .map_err(|e| self.tampered(format!("partial tile at level {l}: {e}")))?
+                    .clone()
+            };
+            partial_tiles.push(hashes);
+            l += 1;
+        }
+        let mut partial_entries = Vec::new();
+        if size % WIDTH != 0 {
+            let n = size / WIDTH;
+            let (path, entries) = read_bundle(&self.dir, n, size % WIDTH)
+                .map_err(|e| self.tampered(format!("partial entry bundle: {e}")))?;
+            let level0 = partial_tiles.first().map(Vec::as_slice).unwrap_or_default();
+            let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+            if hashes != level0 {
+                return Err(
+                    self.tampered(format!("{} does not match its hash tile", path.display()))
+                );
+            }
+            partial_entries = entries;
+        }
+        Ok((partial_tiles, partial_entries))
+    }
+
+    /// Brings this node's view up to the checkpoint on disk, when other nodes sharing the
+    /// directory have appended (see [`crate::shared`]). Reads only what was added: the new leaf
+    /// hashes (which must extend this node's tree to the new checkpoint's root), the right edge
+    /// and the partial tiles. Returns whether the view moved. A checkpoint on disk smaller than
+    /// this node's, or of the same size with another root, is refused: history is never
+    /// rewritten.
+    pub fn catch_up(&mut self) -> Result<bool, StoreError> {
+        let cp_path = self.dir.join(CHECKPOINT);
+        let text = read_optional(&cp_path)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| StoreError::MissingCheckpoint {
+                dir: self.dir.clone(),
+            })?;
+        if text == self.checkpoint {
+            return Ok(false);
+        }
+        let cp = open_checkpoint(&text, &self.signer.verifier()).map_err(|source| {
+            StoreError::Checkpoint {
+                path: cp_path,
+                source,
+            }
+        })?;
+        let old = self.size();
+        if cp.size < old || (cp.size == old && cp.root != self.root()) {
+            return Err(self.tampered(format!(
+                "the checkpoint on disk (size {}) does not extend this node's (size {old})",
+                cp.size
+            )));
+        }
+        if cp.size == old {
+            self.checkpoint = text;
+            return Ok(false);
+        }
+        // The new leaves must extend our tree to the new root.
+        let leaves_path = self.dir.join(LEAVES);
+        let mut range = self.range.clone();
+        let mut fresh = Vec::new();
+        let mut next = old;
+        let mut buf = vec![0u8; 32 * 4096];
+        while next < cp.size {
+            let n = (cp.size - next).min(4096);
+            let chunk = buf.get_mut(..(n * 32) as usize).unwrap_or_default();
+            self.leaves
+                .read_exact_at(chunk, next * 32)
+                .map_err(io("read", &leaves_path))?;
+            for rec in chunk.chunks_exact(32) {
+                let mut h: Hash = [0; 32];
+                h.copy_from_slice(rec);
+                range
+                    .try_push(h)
+                    .map_err(|e| self.tampered(format!("dedup index: {e}")))?;
+                fresh.push(h);
+            }
+            next += n;
+        }
+        if range.root() != cp.root {
+            return Err(self.tampered(format!(
+                "{LEAVES} does not extend size {old} to the root of checkpoint size {}",
+                cp.size
+            )));
+        }
+        // The tiles must agree, and their right edge is what later appends build on.
+        let edge = self.edge_from_tiles(&cp)?;
+        let (partial_tiles, partial_entries) = self.load_partials(cp.size)?;
+        if self.dedup.has_room(fresh.len() as u64) {
+            for (i, h) in fresh.iter().enumerate() {
+                self.dedup.insert(h, old + i as u64);
+            }
+        } else {
+            let mut d = Dedup::with_capacity(cp.size.saturating_mul(2));
+            for_each_leaf(&self.leaves, &leaves_path, cp.size, |i, rec| {
+                d.insert(rec, i);
+                Ok(())
+            })?;
+            self.dedup = d;
+        }
+        self.range = edge;
+        self.partial_tiles = partial_tiles;
+        self.partial_entries = partial_entries;
+        self.checkpoint = text;
+        Ok(true)
+    }
+
+    /// Before an append by the node holding the shared sequencer lock: catch up with the
+    /// checkpoint on disk and clear what a node that died part-way through a batch left behind
+    /// (partial tiles beyond the checkpoint, temporary files). Only safe under that lock.
+    pub fn prepare_exclusive(&mut self) -> Result<(), StoreError> {
+        if self.poisoned {
+            self.reload()?;
+        }
+        self.catch_up()?;
+        let size = self.size();
+        if let Some(b) = read_optional(&self.dir.join(PENDING))? {
+            if let Ok(p) = <[u8; 8]>::try_from(b.as_slice()) {
+                let pending = u64::from_be_bytes(p);
+                if pending > size {
+                    self.remove_partials_beyond(size, pending)?;
+                }
+            }
+        }
+        self.clear_tmp()
+    }
+
+    /// The leaf hashes of entries `from..to` (for the shared sequencer's record).
+    pub fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        if from > to || to > self.size() {
+            return Err(StoreError::OutOfRange(format!(
+                "leaves {from}..{to} of a log of size {}",
+                self.size()
+            )));
+        }
+        let path = self.dir.join(LEAVES);
+        let mut buf = vec![0u8; usize::try_from((to - from) * 32).unwrap_or(0)];
+        self.leaves
+            .read_exact_at(&mut buf, from * 32)
+            .map_err(io("read", &path))?;
+        Ok(buf
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h: Hash = [0; 32];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect())
     }
 
     fn check_files_exist(&self, size: u64) -> Result<(), StoreError> {
@@ -778,7 +932,12 @@ impl LogStore {
             }
         }
         self.tmp_counter += 1;
-        let tmp = self.dir.join(TMP).join(format!("{}.tmp", self.tmp_counter));
+        // The pid keeps names apart when several nodes share the directory (only the node holding
+        // the sequencer lock writes, but a node that died may have left files behind).
+        let tmp =
+            self.dir
+                .join(TMP)
+                .join(format!("{}-{}.tmp", std::process::id(), self.tmp_counter));
         let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(bytes)
             .and_then(|()| f.sync_all())

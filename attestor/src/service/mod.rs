@@ -20,6 +20,7 @@ use crate::bundle::{Bundle, BundleContent, VerificationContent, BUNDLE_V03_MEDIA
 use crate::merkle::Hash;
 use crate::rekor::{HashedRekordV002, InclusionProof, TlogEntry, Verifier};
 use crate::sequencer::{Backend, BatchConfig, Sequencer, SequencerError};
+use crate::shared::PgSequencer;
 use crate::store::{Appended, LogStore};
 use crate::trust_root::{
     rfc3339, CertificateAuthority as TrustedCa, SigningConfig, TransparencyLogInstance,
@@ -68,6 +69,9 @@ pub struct AttestorConfig {
     pub open_writes: bool,
     /// Forward writes to an external Rekor v2 (primary, then mirror) instead of the local log.
     pub upstream: Option<UpstreamSettings>,
+    /// Several nodes on one log: the PostgreSQL connection string of the shared sequencer
+    /// ([`crate::shared`]); every node opens the same `data_dir` on a shared filesystem.
+    pub sequencer_postgres: Option<String>,
 }
 
 impl AttestorConfig {
@@ -82,6 +86,7 @@ impl AttestorConfig {
             writers: Vec::new(),
             open_writes: false,
             upstream: None,
+            sequencer_postgres: None,
         }
     }
 }
@@ -99,6 +104,15 @@ struct FileConfig {
     #[serde(default)]
     open_writes: bool,
     upstream: Option<UpstreamFile>,
+    sequencer: Option<SequencerFile>,
+}
+
+/// `attestor.sequencer`: several nodes on one log.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SequencerFile {
+    /// PostgreSQL connection string (`host=/run/postgresql dbname=stella` or a URL).
+    postgres: String,
 }
 
 /// `attestor.upstream`: forward to an external Rekor v2.
@@ -195,6 +209,19 @@ impl AttestorConfig {
         }
         c.writers = f.writers;
         c.open_writes = f.open_writes;
+        if let Some(sq) = f.sequencer {
+            if f.upstream.is_some() {
+                return Err(
+                    "attestor.sequencer and attestor.upstream exclude each other: an upstream \
+                     Attestor keeps no log of its own"
+                        .into(),
+                );
+            }
+            sq.postgres
+                .parse::<postgres::Config>()
+                .map_err(|e| format!("attestor.sequencer.postgres: {e}"))?;
+            c.sequencer_postgres = Some(sq.postgres);
+        }
         if let Some(u) = f.upstream {
             let log = |l: UpstreamLogFile, what: &str| -> Result<UpstreamLog, String> {
                 use base64::Engine;
@@ -272,16 +299,23 @@ impl Receipt {
     }
 }
 
-struct StoreBackend(Arc<RwLock<LogStore>>);
+struct StoreBackend {
+    store: Arc<RwLock<LogStore>>,
+    /// Several nodes on one log: appends go through the PostgreSQL sequencer.
+    shared: Option<PgSequencer>,
+}
 
 impl Backend for StoreBackend {
     type Receipt = Receipt;
     fn append(&mut self, entries: &[Vec<u8>]) -> Result<Vec<Receipt>, String> {
         let mut st = self
-            .0
+            .store
             .write()
             .map_err(|_| "the log store lock is poisoned".to_owned())?;
-        let out = st.append_batch(entries).map_err(|e| e.to_string())?;
+        let out = match &mut self.shared {
+            None => st.append_batch(entries).map_err(|e| e.to_string())?,
+            Some(pg) => pg.append(&mut st, entries)?,
+        };
         let checkpoint: Arc<str> = out.checkpoint.as_str().into();
         let indices: Vec<u64> = out.indices.iter().map(|a| a.index()).collect();
         let proofs = st
@@ -322,6 +356,8 @@ pub struct Attestor {
     log_spki: Vec<u8>,
     created_secs: u64,
     store: Arc<RwLock<LogStore>>,
+    /// Other nodes append to the same directory: reads catch up first.
+    shared: bool,
     seq: Sequencer<Receipt>,
     /// Upstream mode: where writes and reads go instead of the local log.
     upstream: Option<crate::upstream::Upstream>,
@@ -354,17 +390,51 @@ impl Attestor {
         let rng = SystemRandom::new();
         let dir = data_dir.join("attestor");
         let now = now_ms();
-        let st = state::open(&dir, &cfg, now, &rng)?;
-        let origin = st.signer.name().to_owned();
-        let log_id = st.signer.log_id();
-        let log_spki = st.signer.spki_der();
-        let store =
-            LogStore::open(&dir.join("log"), st.signer, now).map_err(|e| AttestorError::State {
-                path: dir.join("log"),
-                reason: e.to_string(),
+        let open_all = || -> Result<_, AttestorError> {
+            let st = state::open(&dir, &cfg, now, &rng)?;
+            let store = LogStore::open(&dir.join("log"), st.signer, now).map_err(|e| {
+                AttestorError::State {
+                    path: dir.join("log"),
+                    reason: e.to_string(),
+                }
             })?;
+            Ok((store, st.created_secs, st.tsa, st.tsa_valid_from))
+        };
+        let (opened, shared) = match &cfg.sequencer_postgres {
+            None => (open_all()?, None),
+            Some(url) => {
+                // Under the startup lock, on a thread of its own (the PostgreSQL client blocks,
+                // and `open` may be called on an async runtime).
+                let mut pg = PgSequencer::new(url.clone());
+                let opened = std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let mut inner = None;
+                        pg.startup(|| {
+                            inner = Some(open_all());
+                            Ok(())
+                        })
+                        .map_err(AttestorError::Log)?;
+                        inner.ok_or_else(|| AttestorError::Log("startup did not run".into()))?
+                    })
+                    .join()
+                    .map_err(|_| AttestorError::Log("node startup panicked".into()))?
+                })?;
+                (opened, Some(pg))
+            }
+        };
+        let (store, created_secs, tsa, tsa_valid_from) = opened;
+        let origin = store.signer().name().to_owned();
+        let log_id = store.signer().log_id();
+        let log_spki = store.signer().spki_der();
+        let is_shared = shared.is_some();
         let store = Arc::new(RwLock::new(store));
-        let seq = Sequencer::start(StoreBackend(store.clone()), cfg.batch);
+        let seq = Sequencer::start(
+            StoreBackend {
+                store: store.clone(),
+                shared,
+            },
+            cfg.batch,
+        );
         let upstream = match &cfg.upstream {
             None => None,
             Some(u) => Some(
@@ -383,12 +453,13 @@ impl Attestor {
             origin,
             log_id,
             log_spki,
-            created_secs: st.created_secs,
+            created_secs,
             store,
+            shared: is_shared,
             seq,
             upstream,
-            tsa: st.tsa,
-            tsa_valid_from: st.tsa_valid_from,
+            tsa,
+            tsa_valid_from,
             keyless: RwLock::new(keyless),
             dir,
             rng,
@@ -429,6 +500,15 @@ impl Attestor {
     }
 
     fn read_store(&self) -> Result<std::sync::RwLockReadGuard<'_, LogStore>, AttestorError> {
+        if self.shared {
+            // Other nodes' batches: reading the small checkpoint file, and the new leaves when
+            // it moved.
+            self.store
+                .write()
+                .map_err(|_| AttestorError::Log("the log store lock is poisoned".into()))?
+                .catch_up()
+                .map_err(|e| AttestorError::Log(e.to_string()))?;
+        }
         self.store
             .read()
             .map_err(|_| AttestorError::Log("the log store lock is poisoned".into()))

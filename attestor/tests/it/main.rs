@@ -10,6 +10,8 @@
 )]
 
 mod mtls;
+mod pg_cluster;
 mod service;
+mod shared;
 mod sigstore_interop;
 mod upstream;
