@@ -20,8 +20,10 @@
 //! signed checkpoint anyway, step 3 records it at the next batch, and a resubmission answers 409
 //! with its index.
 //!
-//! Node startup (creating the keys and the empty log on first run, recovering the directory)
-//! runs under a PostgreSQL advisory lock, so nodes starting together do not race.
+//! Node startup (creating the keys and the empty log on first run, recovering the directory: it
+//! deletes what a dead writer left beyond the checkpoint) holds a PostgreSQL advisory lock
+//! exclusively; every append holds it shared. So a node (re)starting never cleans up under a
+//! batch in progress, and nodes starting together do not race.
 //!
 //! The connection is plain (no TLS): point it at a Unix socket (`host=/run/postgresql`) or a
 //! loopback / tunnelled port.
@@ -178,6 +180,10 @@ impl PgSequencer {
         let origin = store.origin().to_owned();
         let c = self.client()?;
         let mut tx = c.transaction().map_err(pg_err("begin"))?;
+        // Shared: appends exclude a node's startup (which recovers the directory), not each other
+        // (the head's row lock does that).
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STARTUP_LOCK])
+            .map_err(pg_err("take the startup lock (shared)"))?;
         tx.execute(
             "INSERT INTO stella_tlog_head (origin, size, root, checkpoint) VALUES ($1, 0, $2, '') \
              ON CONFLICT (origin) DO NOTHING",

@@ -183,7 +183,8 @@ pub struct UpstreamSettings {
 
 impl AttestorConfig {
     /// Reads the `attestor` section of the configuration (`null` = defaults): `origin`,
-    /// `max_batch`, `max_delay_ms`, `max_body_bytes`, `writers`, `open_writes`.
+    /// `max_batch`, `max_delay_ms`, `max_body_bytes`, `writers`, `open_writes`, `upstream`
+    /// and `sequencer` (`{"postgres": "<connection string>"}`, exclusive with `upstream`).
     pub fn from_json(v: &Value, public_url: &str) -> Result<AttestorConfig, String> {
         let f: FileConfig = if v.is_null() {
             FileConfig::default()

@@ -209,3 +209,51 @@ async fn a_node_that_died_before_commit_is_reconciled_and_tiles_behind_the_recor
         "nothing appended"
     );
 }
+
+#[test]
+fn the_sequencer_configuration_is_checked() {
+    let ok = AttestorConfig::from_json(
+        &json!({"sequencer": {"postgres": "host=/run/postgresql dbname=stella"}}),
+        "http://x",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.sequencer_postgres.as_deref(),
+        Some("host=/run/postgresql dbname=stella")
+    );
+    let err = AttestorConfig::from_json(
+        &json!({"sequencer": {"postgres": "port=notanumber"}}),
+        "http://x",
+    )
+    .unwrap_err();
+    assert!(err.contains("attestor.sequencer.postgres"), "{err}");
+    let key = B64.encode(
+        attestor::note::NoteSigner::generate("up/log", &SystemRandom::new())
+            .unwrap()
+            .0
+            .spki_der(),
+    );
+    let err = AttestorConfig::from_json(
+        &json!({"sequencer": {"postgres": "host=db"},
+                "upstream": {"primary": {"url": "http://up", "origin": "up/log", "public_key": key}}}),
+        "http://x",
+    )
+    .unwrap_err();
+    assert!(err.contains("exclude each other"), "{err}");
+    // A database that is not there: the node does not start, and says why.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = AttestorConfig::from_json(
+        &json!({"sequencer": {"postgres": "host=127.0.0.1 port=9 user=x connect_timeout=2"}}),
+        "http://x",
+    )
+    .unwrap();
+    let err = Attestor::open(
+        dir.path(),
+        cfg,
+        KeylessTrust::default(),
+        attestor::service::system_clock_ms(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("PostgreSQL, connect"), "{err}");
+}

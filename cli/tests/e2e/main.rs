@@ -22,6 +22,10 @@ mod common;
 #[allow(dead_code)]
 mod support;
 
+/// A throwaway PostgreSQL cluster, shared by path with the attestor crate's tests.
+#[path = "../../../attestor/tests/it/pg_cluster.rs"]
+mod pg_cluster;
+
 mod bad_input;
 mod corpus;
 mod determinism;

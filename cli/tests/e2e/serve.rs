@@ -22,9 +22,18 @@ impl Drop for Served {
 }
 
 pub(crate) fn serve(data: &std::path::Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
+    serve_with(data, None)
+}
+
+/// `stella serve` with a configuration file.
+pub(crate) fn serve_with(data: &std::path::Path, config: Option<&std::path::Path>) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stella"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
         .env("STELLA_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

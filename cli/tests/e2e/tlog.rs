@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::common::tempdir;
-use crate::serve::serve;
+use crate::serve::{serve, serve_with};
 
 /// `n` valid, distinct hashedrekord requests from one P-256 key, made once (ECDSA signatures are
 /// randomised: a resubmission must be byte-identical to be the same entry).
@@ -160,88 +160,140 @@ fn ten_thousand_submissions_through_three_sigkills_lose_and_duplicate_nothing() 
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let data = tempdir();
+    sigkill_run(data.path(), total, 1, None);
+}
+
+/// Two `stella serve` processes on one data directory, sequenced through a real PostgreSQL
+/// (`attestor.sequencer.postgres`): submissions go to both, and one of them is SIGKILLed three
+/// times (alternately) with requests in flight while the other keeps logging.
+#[test]
+fn two_nodes_through_postgres_lose_and_duplicate_nothing_through_three_sigkills() {
+    let Some(pg) = crate::pg_cluster::start_postgres() else {
+        return;
+    };
+    let total: usize = std::env::var("STELLA_CRASH_ENTRIES_SHARED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4_000);
+    let data = tempdir();
+    let cfg = data.path().join("stack.json");
+    std::fs::write(
+        &cfg,
+        serde_json::to_vec(&json!({"attestor": {"sequencer": {"postgres": pg.url}}})).unwrap(),
+    )
+    .unwrap();
+    let node_data = data.path().join("node");
+    sigkill_run(&node_data, total, 2, Some(&cfg));
+    // The record in PostgreSQL, read with psql, agrees with the tiles.
+    let cp_text = std::fs::read_to_string(node_data.join("attestor/log/checkpoint")).unwrap();
+    let size = cp_text.lines().nth(1).unwrap();
+    assert_eq!(size, total.to_string());
+    assert_eq!(pg.psql("SELECT size FROM stella_tlog_head"), size);
+    assert_eq!(pg.psql("SELECT count(*) FROM stella_tlog_leaves"), size);
+}
+
+/// Submits `total` distinct entries to `nodes` servers on `data`, SIGKILLing one of them three
+/// times with requests in flight and restarting it; then checks that every acknowledged entry
+/// is at its index exactly once and that every checkpoint handed out is consistent with the final
+/// tree.
+fn sigkill_run(data: &Path, total: usize, nodes: usize, config: Option<&Path>) {
     let reqs = Arc::new(Requests::new(total));
     let rt = tokio::runtime::Runtime::new().unwrap();
     // entry number → acknowledged log index; every checkpoint an answer carried.
     let acked: Arc<Mutex<HashMap<usize, u64>>> = Default::default();
     let checkpoints: Arc<Mutex<HashSet<String>>> = Default::default();
-    let mut kills = 0;
     let started = Instant::now();
-    while acked.lock().unwrap().len() < total {
-        assert!(started.elapsed() < Duration::from_secs(600), "bounded");
-        let mut srv = serve(data.path());
-        let url = srv.url.clone();
-        let kill_at = if kills < 3 {
-            (acked.lock().unwrap().len() + total / 4).min(total - 1)
-        } else {
-            usize::MAX
-        };
-        let pending: Vec<usize> = (0..total)
-            .filter(|i| !acked.lock().unwrap().contains_key(i))
-            .collect();
-        let queue = Arc::new(Mutex::new(pending));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut workers = Vec::new();
-            for _ in 0..48 {
-                let (queue, acked, checkpoints, http, url, reqs) = (
-                    queue.clone(),
-                    acked.clone(),
-                    checkpoints.clone(),
-                    http.clone(),
-                    url.clone(),
-                    reqs.clone(),
-                );
-                workers.push(tokio::spawn(async move {
-                    loop {
-                        let Some(i) = queue.lock().unwrap().pop() else {
-                            return;
-                        };
-                        match submit(&http, &url, reqs.body(i)).await {
-                            Outcome::Logged(index, cp) => {
-                                acked.lock().unwrap().insert(i, index);
-                                if let Some(cp) = cp {
-                                    checkpoints.lock().unwrap().insert(cp);
-                                }
-                            }
-                            Outcome::Gone => {
-                                // Not acknowledged: it may or may not be in the log; resubmitted
-                                // after the restart it must come back as the same entry (409).
-                                queue.lock().unwrap().push(i);
-                                return;
+    // One after the other: the first run creates the keys.
+    let mut servers: Vec<_> = (0..nodes).map(|_| serve_with(data, config)).collect();
+    let urls: Arc<Mutex<Vec<String>>> =
+        Arc::new(Mutex::new(servers.iter().map(|s| s.url.clone()).collect()));
+    let queue = Arc::new(Mutex::new((0..total).collect::<Vec<usize>>()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut kills = 0;
+    rt.block_on(async {
+        let mut workers = Vec::new();
+        for w in 0..48 {
+            let (queue, acked, checkpoints, http, urls, reqs) = (
+                queue.clone(),
+                acked.clone(),
+                checkpoints.clone(),
+                http.clone(),
+                urls.clone(),
+                reqs.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                loop {
+                    assert!(started.elapsed() < Duration::from_secs(600), "bounded");
+                    let Some(i) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let url = urls.lock().unwrap()[w % nodes].clone();
+                    match submit(&http, &url, reqs.body(i)).await {
+                        Outcome::Logged(index, cp) => {
+                            acked.lock().unwrap().insert(i, index);
+                            if let Some(cp) = cp {
+                                checkpoints.lock().unwrap().insert(cp);
                             }
                         }
+                        Outcome::Gone => {
+                            // Not acknowledged: it may or may not be in the log; resubmitted
+                            // once the node is back it must come back as the same entry (409).
+                            queue.lock().unwrap().push(i);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
                     }
-                }));
-            }
-            if kill_at != usize::MAX {
-                while acked.lock().unwrap().len() < kill_at {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                // SIGKILL with requests in flight.
-                srv.child.kill().unwrap();
-                srv.child.wait().unwrap();
-            }
-            for w in workers {
-                w.await.unwrap();
-            }
-        });
-        if kill_at != usize::MAX {
-            kills += 1;
+            }));
         }
-        drop(srv);
-    }
+        // SIGKILL a node (in turn) with requests in flight at 1/4, 2/4 and 3/4 of the entries,
+        // and start it again; its workers resubmit what was not acknowledged.
+        for k in 1..=3 {
+            while acked.lock().unwrap().len() < k * total / 4 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let victim = (k - 1) % nodes;
+            let srv = servers.get_mut(victim).unwrap();
+            srv.child.kill().unwrap();
+            srv.child.wait().unwrap();
+            kills += 1;
+            let (d, c) = (data.to_path_buf(), config.map(Path::to_path_buf));
+            let fresh = tokio::task::spawn_blocking(move || serve_with(&d, c.as_deref()))
+                .await
+                .unwrap();
+            urls.lock().unwrap()[victim] = fresh.url.clone();
+            servers[victim] = fresh;
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+    });
+    drop(servers);
     assert_eq!(kills, 3);
+    assert_eq!(acked.lock().unwrap().len(), total);
+    check_log(
+        data,
+        &reqs,
+        &acked.lock().unwrap(),
+        &checkpoints.lock().unwrap(),
+        total,
+    );
+}
 
+fn check_log(
+    data: &Path,
+    reqs: &Requests,
+    acked: &HashMap<usize, u64>,
+    checkpoints: &HashSet<String>,
+    total: usize,
+) {
     // Every acknowledged entry is at its index, exactly once.
-    let verifier = log_verifier(data.path());
-    let log = data.path().join("attestor/log");
+    let verifier = log_verifier(data);
+    let log = data.join("attestor/log");
     let cp_text = std::fs::read_to_string(log.join("checkpoint")).unwrap();
     let final_cp = attestor::note::open_checkpoint(&cp_text, &verifier).unwrap();
-    let acked = acked.lock().unwrap();
     let by_index: BTreeMap<u64, usize> = acked.iter().map(|(i, ix)| (*ix, *i)).collect();
     assert_eq!(
         by_index.len(),
@@ -275,7 +327,6 @@ fn ten_thousand_submissions_through_three_sigkills_lose_and_duplicate_nothing() 
     assert_eq!(merkle::root_of(&leaves), final_cp.root);
 
     // Every checkpoint handed out is signed and consistent with the final tree.
-    let checkpoints = checkpoints.lock().unwrap();
     assert!(checkpoints.len() > 3);
     for text in checkpoints.iter() {
         let cp: Checkpoint = attestor::note::open_checkpoint(text, &verifier).unwrap();
@@ -355,7 +406,7 @@ fn bad_entries_get_clear_4xx_and_nothing_is_appended() {
             }),
             400,
         ),
-        ("oversized body", vec![b' '; 2 * 1024 * 1024], 413),
+        ("oversized body", vec![b' '; 128 * 1024 + 1], 413),
     ];
     let http = reqwest::Client::new();
     rt.block_on(async {
@@ -374,6 +425,26 @@ fn bad_entries_get_clear_4xx_and_nothing_is_appended() {
                 assert!(text.contains("error_description"), "{what}: {text}");
             }
         }
+        // A 2 MiB body announced by Content-Length is refused before it is sent (a client that
+        // kept writing would see the connection closed).
+        let host = srv.url.trim_start_matches("http://").to_owned();
+        let head = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&host).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(
+                s,
+                "POST /api/v2/log/entries HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                2 * 1024 * 1024
+            )
+            .unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
         let cp = http
             .get(format!("{}/checkpoint", srv.url))
             .send()
