@@ -3,7 +3,9 @@
 //!
 //! Environment: `STELLA_BENCH_ENTRIES` (default 20000), `STELLA_BENCH_CLIENTS` (128),
 //! `STELLA_BENCH_RUNS` (5), `STELLA_BENCH_DELAY_MS` (25), `STELLA_BENCH_BATCH` (512),
-//! `STELLA_BENCH_PROOF_SIZE` (entries in the proof-generation log; default 1000000, 0 to skip).
+//! `STELLA_BENCH_PROOF_SIZE` (entries in the proof-generation log; default 1000000, 0 to skip),
+//! `STELLA_BENCH_POSTGRES` (a PostgreSQL connection string: then the same runs again with
+//! `STELLA_BENCH_NODES` (2) nodes on one log through the shared sequencer, clients spread over them).
 
 #![allow(
     clippy::unwrap_used,
@@ -65,34 +67,55 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-async fn one_run(
-    reqs: Arc<Vec<Vec<u8>>>,
+/// How the log under test runs.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
     clients: usize,
     delay_ms: u64,
     batch: u64,
-) -> (f64, Duration, Duration) {
+    /// `(connection string, nodes)`: several nodes on one log through PostgreSQL.
+    shared: Option<(&'a str, usize)>,
+}
+
+async fn one_run(reqs: Arc<Vec<Vec<u8>>>, s: Setup<'_>) -> (f64, Duration, Duration) {
+    let Setup {
+        clients,
+        delay_ms,
+        batch,
+        shared,
+    } = s;
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let cfg =
-        AttestorConfig::from_json(&json!({"max_delay_ms": delay_ms, "max_batch": batch}), &url)
-            .unwrap();
-    let att = Attestor::open(
-        dir.path(),
-        cfg,
-        KeylessTrust::default(),
-        attestor::service::system_clock_ms(),
-    )
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, attestor::service::app(att))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let mut section = json!({"max_delay_ms": delay_ms, "max_batch": batch});
+    if let Some((pg, _)) = shared {
+        section["sequencer"] = json!({ "postgres": pg });
+    }
+    let nodes = shared.map_or(1, |(_, n)| n.max(1));
+    let mut urls = Vec::new();
+    let mut stops = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..nodes {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cfg = AttestorConfig::from_json(&section, &url).unwrap();
+        let att = Attestor::open(
+            dir.path(),
+            cfg,
+            KeylessTrust::default(),
+            attestor::service::system_clock_ms(),
+        )
+        .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        servers.push(tokio::spawn(async move {
+            axum::serve(listener, attestor::service::app(att))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        }));
+        urls.push(url);
+        stops.push(stop);
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
@@ -100,8 +123,13 @@ async fn one_run(
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url, reqs, next) = (http.clone(), url.clone(), reqs.clone(), next.clone());
+    for c in 0..clients {
+        let (http, url, reqs, next) = (
+            http.clone(),
+            urls[c % nodes].clone(),
+            reqs.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -129,8 +157,12 @@ async fn one_run(
         lat.extend(t.await.unwrap());
     }
     let elapsed = started.elapsed();
-    let _ = stop.send(());
-    let _ = server.await;
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for server in servers {
+        let _ = server.await;
+    }
     lat.sort();
     (
         reqs.len() as f64 / elapsed.as_secs_f64(),
@@ -151,24 +183,48 @@ fn main() {
         .build()
         .unwrap();
     let reqs = Arc::new(requests(n));
-    let (mut rates, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
-    for run in 0..runs {
-        let (rate, p50, p99) = rt.block_on(one_run(reqs.clone(), clients, delay, batch));
-        println!(
-            "run {run}: {n} entries, {clients} clients: {rate:.0} entries/s, time to inclusion proof p50 {:.1} ms, p99 {:.1} ms",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
-        rates.push(rate);
-        p50s.push(p50.as_secs_f64() * 1e3);
-        p99s.push(p99.as_secs_f64() * 1e3);
+    let pg = std::env::var("STELLA_BENCH_POSTGRES").ok();
+    let nodes = env("STELLA_BENCH_NODES", 2) as usize;
+    let mut setups = vec![(
+        "one node, files".to_owned(),
+        Setup {
+            clients,
+            delay_ms: delay,
+            batch,
+            shared: None,
+        },
+    )];
+    if let Some(pg) = pg.as_deref() {
+        setups.push((
+            format!("{nodes} nodes, PostgreSQL sequencer"),
+            Setup {
+                clients,
+                delay_ms: delay,
+                batch,
+                shared: Some((pg, nodes)),
+            },
+        ));
     }
-    let (rate, p99) = (median(rates), median(p99s));
-    println!(
-        "median of {runs}: {rate:.0} entries/s (target >= 2000), p50 {:.1} ms, p99 {p99:.1} ms (target <= batch delay {delay} ms + 50 ms = {} ms)",
-        median(p50s),
-        delay + 50
-    );
+    for (name, setup) in setups {
+        let (mut rates, mut p50s, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 0..runs {
+            let (rate, p50, p99) = rt.block_on(one_run(reqs.clone(), setup));
+            println!(
+                "{name}, run {run}: {n} entries, {clients} clients: {rate:.0} entries/s, time to inclusion proof p50 {:.1} ms, p99 {:.1} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+            rates.push(rate);
+            p50s.push(p50.as_secs_f64() * 1e3);
+            p99s.push(p99.as_secs_f64() * 1e3);
+        }
+        let (rate, p99) = (median(rates), median(p99s));
+        println!(
+            "{name}, median of {runs}: {rate:.0} entries/s (target >= 2000), p50 {:.1} ms, p99 {p99:.1} ms (target <= batch delay {delay} ms + 50 ms = {} ms)",
+            median(p50s),
+            delay + 50
+        );
+    }
     let proof_size = env("STELLA_BENCH_PROOF_SIZE", 1_000_000);
     if proof_size > 0 {
         proof_generation(proof_size);

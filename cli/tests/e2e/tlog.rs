@@ -600,3 +600,150 @@ fn attest_on_the_embedded_default_verifies_with_sigstore_python() {
         "{v:#}"
     );
 }
+
+/// GitHub Actions' OIDC token endpoint as the runner exposes it to a job
+/// (`ACTIONS_ID_TOKEN_REQUEST_URL` + `_TOKEN`): answers `answer` to every request and records each
+/// request's head. Stops by itself after `max` requests or 60 s.
+fn github_oidc_endpoint(answer: (u16, String), max: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!(
+        "http://{}/_apis/oidc/token?api-version=2.0",
+        listener.local_addr().unwrap()
+    );
+    let seen: Arc<Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut served = 0;
+        while served < max && Instant::now() < deadline {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            log.lock().unwrap().push(head);
+            let (status, body) = &answer;
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            served += 1;
+        }
+    });
+    (url, seen)
+}
+
+/// In GitHub Actions `stella attest` asks the runner's OIDC endpoint for the job's token (with
+/// the request bearer and the audience) and signs with that identity; a refused request says how to
+/// fix the workflow, and a token the Authority does not accept fails (no silent fallback).
+#[test]
+fn attest_in_github_actions_uses_the_runners_token() {
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let layout = work.path().join("layout");
+    crate::support::build_test_layout(&layout);
+    let image = format!("oci:{}:single", layout.display());
+    let sbom = work.path().join("sbom.cdx.json");
+    std::fs::write(
+        &sbom,
+        r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": []}"#,
+    )
+    .unwrap();
+    // The job's token: an ID token of an issuer the stack trusts (here the dev issuer's).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dev: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/dev/token", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let token = dev["id_token"].as_str().unwrap().to_owned();
+    let key = work.path().join("client.key");
+    let bundle = work.path().join("bundle.sigstore.json");
+    let attest = |url: &str| {
+        crate::common::stella_env(
+            &[
+                "attest",
+                &image,
+                "--sbom",
+                sbom.to_str().unwrap(),
+                "--server",
+                &srv.url,
+                "--key",
+                key.to_str().unwrap(),
+                "--audience",
+                "stella-test",
+                "--no-push",
+                "--bundle-out",
+                bundle.to_str().unwrap(),
+            ],
+            &[
+                ("ACTIONS_ID_TOKEN_REQUEST_URL", url),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-secret"),
+            ],
+        )
+    };
+
+    let (url, seen) = github_oidc_endpoint((200, json!({ "value": token }).to_string()), 1);
+    let out = attest(&url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert!(
+        b["dsseEnvelope"].is_object() && b["verificationMaterial"]["tlogEntries"][0].is_object()
+    );
+    std::fs::remove_file(&bundle).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one request to the runner's endpoint");
+    let head = seen[0].to_ascii_lowercase();
+    assert!(
+        head.starts_with("get /_apis/oidc/token?api-version=2.0&audience=stella-test "),
+        "{head}"
+    );
+    assert!(
+        head.contains("authorization: bearer runner-request-secret"),
+        "{head}"
+    );
+
+    // The runner refuses (the job lacks `permissions: id-token: write`).
+    let (url, _) = github_oidc_endpoint((403, "{}".into()), 1);
+    let out = attest(&url);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("id-token: write"), "{stderr}");
+
+    // A token the Authority does not accept is not replaced by the dev identity.
+    let (url, _) = github_oidc_endpoint((200, json!({"value": "not.a.jwt"}).to_string()), 1);
+    let out = attest(&url);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token exchange") && stderr.contains("invalid_grant"),
+        "{stderr}"
+    );
+    assert!(!bundle.exists(), "no bundle from a refused run");
+}
