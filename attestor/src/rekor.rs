@@ -11,8 +11,9 @@
 //! - [`HashedRekordV002::for_dsse`] logs a DSSE envelope the Rekor v2 way (rekor-v2-spec §6.1.4):
 //!   `digest = H(PAE(payloadType, payload))`, the envelope's signature, the signer's key or certificate.
 //!
-//! What it does *not* do: verify signatures of key types other than ECDSA P-256 and P-384 (RSA, P-521
-//! and Ed25519ph entries are refused with [`EntryError::UnsupportedVerification`] for now), check a
+//! What it does *not* do: verify Ed25519ph signatures (refused with
+//! [`EntryError::UnsupportedVerification`]; ECDSA P-256/P-384/P-521 and RSA PKCS#1 v1.5 / PSS
+//! 2048–4096 are verified), check a
 //! certificate's validity period or chain (Rekor v2 does neither), or log `dsseRequestV002` entries
 //! (Rekor v2 deprecates them; we log DSSE as hashedrekord).
 //!
@@ -480,9 +481,14 @@ pub enum Verifier {
 enum KeyKind {
     P256(Vec<u8>),
     P384(Vec<u8>),
-    P521,
+    P521(Vec<u8>),
     Ed25519,
-    Rsa(usize),
+    /// Modulus size, modulus and exponent (big-endian).
+    Rsa {
+        bits: usize,
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
 }
 
 impl fmt::Display for KeyKind {
@@ -490,9 +496,9 @@ impl fmt::Display for KeyKind {
         match self {
             KeyKind::P256(_) => f.write_str("ECDSA P-256"),
             KeyKind::P384(_) => f.write_str("ECDSA P-384"),
-            KeyKind::P521 => f.write_str("ECDSA P-521"),
+            KeyKind::P521(_) => f.write_str("ECDSA P-521"),
             KeyKind::Ed25519 => f.write_str("Ed25519"),
-            KeyKind::Rsa(bits) => write!(f, "RSA-{bits}"),
+            KeyKind::Rsa { bits, .. } => write!(f, "RSA-{bits}"),
         }
     }
 }
@@ -521,7 +527,7 @@ fn classify_spki(
             match curve.as_str() {
                 OID_P256 => Ok(KeyKind::P256(point)),
                 OID_P384 => Ok(KeyKind::P384(point)),
-                OID_P521 => Ok(KeyKind::P521),
+                OID_P521 => Ok(KeyKind::P521(point)),
                 other => Err(EntryError::UnsupportedKey(format!("EC curve {other}"))),
             }
         }
@@ -535,9 +541,11 @@ fn classify_spki(
             Ok(KeyKind::Ed25519)
         }
         OID_RSA => match spki.parsed() {
-            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
-                Ok(KeyKind::Rsa(modulus_bits(rsa.modulus)))
-            }
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => Ok(KeyKind::Rsa {
+                bits: modulus_bits(rsa.modulus),
+                n: rsa.modulus.to_vec(),
+                e: rsa.exponent.to_vec(),
+            }),
             _ => Err(EntryError::BadPublicKey("RSA key does not parse".into())),
         },
         other => Err(EntryError::UnsupportedKey(format!("algorithm {other}"))),
@@ -593,12 +601,12 @@ impl Verifier {
         Ok(match self.key_kind()? {
             KeyKind::P256(_) => KeyDetails::PkixEcdsaP256Sha256,
             KeyKind::P384(_) => KeyDetails::PkixEcdsaP384Sha384,
-            KeyKind::P521 => KeyDetails::PkixEcdsaP521Sha512,
+            KeyKind::P521(_) => KeyDetails::PkixEcdsaP521Sha512,
             KeyKind::Ed25519 => KeyDetails::PkixEd25519Ph,
-            KeyKind::Rsa(2048) => KeyDetails::PkixRsaPkcs1v15_2048Sha256,
-            KeyKind::Rsa(3072) => KeyDetails::PkixRsaPkcs1v15_3072Sha256,
-            KeyKind::Rsa(4096) => KeyDetails::PkixRsaPkcs1v15_4096Sha256,
-            KeyKind::Rsa(bits) => {
+            KeyKind::Rsa { bits: 2048, .. } => KeyDetails::PkixRsaPkcs1v15_2048Sha256,
+            KeyKind::Rsa { bits: 3072, .. } => KeyDetails::PkixRsaPkcs1v15_3072Sha256,
+            KeyKind::Rsa { bits: 4096, .. } => KeyDetails::PkixRsaPkcs1v15_4096Sha256,
+            KeyKind::Rsa { bits, .. } => {
                 return Err(EntryError::UnsupportedKey(format!("RSA-{bits}")));
             }
         })
@@ -699,7 +707,8 @@ fn read_verifier(v: &Obj<'_>) -> Result<(Verifier, KeyDetails), EntryError> {
 impl HashedRekordV002 {
     /// Checks the entry as Rekor v2 does before logging it: a key type and curve matching
     /// `key_details`, no pure Ed25519, a digest of the key's hash length, and a signature that
-    /// verifies over the digest (ECDSA P-256 / P-384; other key types → [`EntryError::UnsupportedVerification`]).
+    /// verifies over the digest (ECDSA P-256 / P-384 / P-521, RSA PKCS#1 v1.5 and PSS; Ed25519ph →
+    /// [`EntryError::UnsupportedVerification`]).
     pub fn validate(&self) -> Result<(), EntryError> {
         use KeyDetails::*;
         if self.key_details == PkixEd25519 {
@@ -715,18 +724,18 @@ impl HashedRekordV002 {
                 KeyKind::P256(_),
                 PkixEcdsaP256Sha256 | PkixEcdsaP256HmacSha256
             ) | (KeyKind::P384(_), PkixEcdsaP384Sha384 | PkixEcdsaP384Sha256)
-                | (KeyKind::P521, PkixEcdsaP521Sha512 | PkixEcdsaP521Sha256)
+                | (KeyKind::P521(_), PkixEcdsaP521Sha512 | PkixEcdsaP521Sha256)
                 | (KeyKind::Ed25519, PkixEd25519Ph)
                 | (
-                    KeyKind::Rsa(2048),
+                    KeyKind::Rsa { bits: 2048, .. },
                     PkixRsaPkcs1v15_2048Sha256 | PkixRsaPss2048Sha256
                 )
                 | (
-                    KeyKind::Rsa(3072),
+                    KeyKind::Rsa { bits: 3072, .. },
                     PkixRsaPkcs1v15_3072Sha256 | PkixRsaPss3072Sha256
                 )
                 | (
-                    KeyKind::Rsa(4096),
+                    KeyKind::Rsa { bits: 4096, .. },
                     PkixRsaPkcs1v15_4096Sha256 | PkixRsaPss4096Sha256
                 )
         );
@@ -756,7 +765,11 @@ impl HashedRekordV002 {
         match kind {
             KeyKind::P256(point) => verify_p256_prehash(&point, &self.digest, &self.signature),
             KeyKind::P384(point) => verify_p384_prehash(&point, &self.digest, &self.signature),
-            _ => Err(EntryError::UnsupportedVerification(self.key_details)),
+            KeyKind::P521(point) => verify_p521_prehash(&point, &self.digest, &self.signature),
+            KeyKind::Rsa { n, e, .. } => {
+                verify_rsa_prehash(&n, &e, self.key_details, &self.digest, &self.signature)
+            }
+            KeyKind::Ed25519 => Err(EntryError::UnsupportedVerification(self.key_details)),
         }
     }
 
@@ -884,6 +897,50 @@ fn verify_p384_prehash(point: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), En
         .map_err(|e| EntryError::MalformedSignature(e.to_string()))?;
     key.verify_prehash(digest, &sig)
         .map_err(|_| EntryError::BadSignature)
+}
+
+fn verify_p521_prehash(point: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), EntryError> {
+    use p521::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+        .map_err(|_| EntryError::BadPublicKey("not a point on P-521".into()))?;
+    let sig = p521::ecdsa::Signature::from_der(sig)
+        .map_err(|e| EntryError::MalformedSignature(e.to_string()))?;
+    key.verify_prehash(digest, &sig)
+        .map_err(|_| EntryError::BadSignature)
+}
+
+/// RSA PKCS#1 v1.5 or PSS over a SHA-256 digest.
+fn verify_rsa_prehash(
+    n: &[u8],
+    e: &[u8],
+    details: KeyDetails,
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), EntryError> {
+    use rsa::traits::SignatureScheme as _;
+    let key = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(n),
+        rsa::BigUint::from_bytes_be(e),
+    )
+    .map_err(|e| EntryError::BadPublicKey(format!("RSA: {e}")))?;
+    let ok = match details {
+        KeyDetails::PkixRsaPss2048Sha256
+        | KeyDetails::PkixRsaPss3072Sha256
+        | KeyDetails::PkixRsaPss4096Sha256 => {
+            // Go's verifier detects the salt length; clients sign with the hash's length (Go,
+            // sigstore) or the largest (OpenSSL's default): accept those two.
+            use rsa::traits::PublicKeyParts as _;
+            let em_len = key.n().bits().saturating_sub(1).div_ceil(8);
+            let max_salt = em_len.saturating_sub(32 + 2);
+            rsa::Pss::new_with_salt::<sha2::Sha256>(32)
+                .verify(&key, digest, sig)
+                .or_else(|_| {
+                    rsa::Pss::new_with_salt::<sha2::Sha256>(max_salt).verify(&key, digest, sig)
+                })
+        }
+        _ => rsa::Pkcs1v15Sign::new::<sha2::Sha256>().verify(&key, digest, sig),
+    };
+    ok.map_err(|_| EntryError::BadSignature)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -972,3 +972,132 @@ fn golden_outputs() {
     request.push(b'\n');
     golden("conda-create-request.json", &request);
 }
+
+/// Runs openssl (a signer we did not write), asserting success.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rsa_and_p521_entries_signed_by_openssl_verify_over_the_prehashed_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let msg = b"artifact signed by openssl";
+    /// Keygen options, keyDetails, digest, pkeyutl signing options.
+    type Case<'a> = (&'a [&'a str], &'a str, Vec<u8>, &'a [&'a str]);
+    let cases: [Case<'_>; 5] = [
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            "PKIX_RSA_PKCS1V15_2048_SHA256",
+            Sha256::digest(msg).to_vec(),
+            &["-pkeyopt", "digest:sha256"],
+        ),
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+            "PKIX_RSA_PSS_3072_SHA256",
+            Sha256::digest(msg).to_vec(),
+            &[
+                "-pkeyopt",
+                "digest:sha256",
+                "-pkeyopt",
+                "rsa_padding_mode:pss",
+                "-pkeyopt",
+                "rsa_pss_saltlen:digest",
+            ],
+        ),
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            "PKIX_RSA_PSS_2048_SHA256",
+            Sha256::digest(msg).to_vec(),
+            // OpenSSL's default salt length for signing: the largest.
+            &[
+                "-pkeyopt",
+                "digest:sha256",
+                "-pkeyopt",
+                "rsa_padding_mode:pss",
+                "-pkeyopt",
+                "rsa_pss_saltlen:max",
+            ],
+        ),
+        (
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+            "PKIX_ECDSA_P521_SHA_512",
+            sha2::Sha512::digest(msg).to_vec(),
+            &["-pkeyopt", "digest:sha512"],
+        ),
+        (
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            "PKIX_ECDSA_P384_SHA_384",
+            Sha384::digest(msg).to_vec(),
+            &["-pkeyopt", "digest:sha384"],
+        ),
+    ];
+    for (i, (keygen, details, digest, sign)) in cases.iter().enumerate() {
+        let (key, public, dg, sig) = (
+            format!("k{i}.pem"),
+            format!("k{i}.der"),
+            format!("d{i}.bin"),
+            format!("s{i}.bin"),
+        );
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(keygen);
+        args.extend_from_slice(&["-out", &key]);
+        openssl(d, &args);
+        openssl(
+            d,
+            &[
+                "pkey", "-in", &key, "-pubout", "-outform", "DER", "-out", &public,
+            ],
+        );
+        std::fs::write(d.join(&dg), digest).unwrap();
+        let mut args = vec!["pkeyutl", "-sign", "-inkey", &key, "-in", &dg, "-out", &sig];
+        args.extend_from_slice(sign);
+        openssl(d, &args);
+        let spki = std::fs::read(d.join(&public)).unwrap();
+        let signature = std::fs::read(d.join(&sig)).unwrap();
+        let request = |details: &str, digest: &[u8], signature: &[u8]| {
+            json!({"hashedRekordRequestV002": {
+                "digest": STANDARD.encode(digest),
+                "signature": {
+                    "content": STANDARD.encode(signature),
+                    "verifier": {"publicKey": {"rawBytes": STANDARD.encode(&spki)}, "keyDetails": details},
+                },
+            }})
+            .to_string()
+        };
+        let entry = parse_create_request(request(details, digest, &signature).as_bytes())
+            .unwrap_or_else(|e| panic!("{details}: {e}"));
+        assert_eq!(entry.key_details.as_str(), *details);
+        // One bit of the digest flipped: refused.
+        let mut other = digest.clone();
+        other[0] ^= 1;
+        assert_eq!(
+            parse_create_request(request(details, &other, &signature).as_bytes()),
+            Err(EntryError::BadSignature),
+            "{details}"
+        );
+    }
+    // A PSS signature is not a PKCS#1 v1.5 one.
+    let spki = std::fs::read(d.join("k1.der")).unwrap();
+    let signature = std::fs::read(d.join("s1.bin")).unwrap();
+    let req = json!({"hashedRekordRequestV002": {
+        "digest": STANDARD.encode(Sha256::digest(msg)),
+        "signature": {
+            "content": STANDARD.encode(&signature),
+            "verifier": {"publicKey": {"rawBytes": STANDARD.encode(&spki)}, "keyDetails": "PKIX_RSA_PKCS1V15_3072_SHA256"},
+        },
+    }});
+    assert_eq!(
+        parse_create_request(req.to_string().as_bytes()),
+        Err(EntryError::BadSignature)
+    );
+}
