@@ -651,7 +651,8 @@ fn github_oidc_endpoint(answer: (u16, String), max: usize) -> (String, Arc<Mutex
 
 /// In GitHub Actions `stella attest` asks the runner's OIDC endpoint for the job's token (with
 /// the request bearer and the audience) and signs with that identity; a refused request says how to
-/// fix the workflow, and a token the Authority does not accept fails (no silent fallback).
+/// fix the workflow, and a token the Authority does not accept fails (no silent fallback). In
+/// GitLab CI the token comes in STELLA_ID_TOKEN.
 #[test]
 fn attest_in_github_actions_uses_the_runners_token() {
     let data = tempdir();
@@ -746,4 +747,28 @@ fn attest_in_github_actions_uses_the_runners_token() {
         "{stderr}"
     );
     assert!(!bundle.exists(), "no bundle from a refused run");
+
+    // GitLab CI: the job's `id_tokens:` token in STELLA_ID_TOKEN.
+    let out = crate::common::stella_env(
+        &[
+            "attest",
+            &image,
+            "--sbom",
+            sbom.to_str().unwrap(),
+            "--server",
+            &srv.url,
+            "--key",
+            key.to_str().unwrap(),
+            "--no-push",
+            "--bundle-out",
+            bundle.to_str().unwrap(),
+        ],
+        &[("STELLA_ID_TOKEN", &token)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bundle.exists());
 }
