@@ -73,6 +73,19 @@ impl std::fmt::Debug for PgSequencer {
     }
 }
 
+impl Drop for PgSequencer {
+    fn drop(&mut self) {
+        // `postgres::Client` closes its connection by blocking on a runtime of its own, which
+        // panics on an async worker thread (where the sequencer task ends): close it on a thread
+        // of its own.
+        if let Some(c) = self.client.take() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(c));
+        }
+    }
+}
+
 fn pg_err(what: &str) -> impl Fn(postgres::Error) -> String + '_ {
     move |e| {
         // The server's message (e.g. a unique violation) says more than the top-level text.
