@@ -41,3 +41,4 @@ pub mod tiles;
 pub mod trust_root;
 pub mod tsa;
 pub mod upstream;
+pub mod verify;

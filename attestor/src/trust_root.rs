@@ -566,6 +566,41 @@ pub fn rfc3339(unix_secs: u64) -> String {
     )
 }
 
+/// An RFC 3339 time as Unix seconds (fractions dropped, offsets applied); `None` if it is not
+/// RFC 3339.
+pub fn parse_rfc3339(t: &str) -> Option<i64> {
+    if !is_rfc3339(t) {
+        return None;
+    }
+    let n = |from: usize, len: usize| -> Option<i64> { t.get(from..from + len)?.parse().ok() };
+    let (y, m, d) = (n(0, 4)?, n(5, 2)?, n(8, 2)?);
+    let secs = n(11, 2)? * 3600 + n(14, 2)? * 60 + n(17, 2)?;
+    let mut i = 19;
+    if t.as_bytes().get(i) == Some(&b'.') {
+        i += 1;
+        while t.as_bytes().get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let offset = match t.as_bytes().get(i) {
+        Some(b'+') => n(i + 1, 2)? * 3600 + n(i + 4, 2)? * 60,
+        Some(b'-') => -(n(i + 1, 2)? * 3600 + n(i + 4, 2)? * 60),
+        _ => 0,
+    };
+    Some(days_from_civil(y, m, d) * 86_400 + secs - offset)
+}
+
+/// Howard Hinnant's civil-to-days conversion (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil conversion (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -634,6 +669,18 @@ fn is_rfc3339(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parse_round_trips() {
+        for secs in [0u64, 951_782_400, 1_700_000_000, 253_402_300_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs as i64));
+        }
+        assert_eq!(
+            parse_rfc3339("2025-09-22T02:00:00.5+02:00"),
+            Some(1_758_499_200)
+        );
+        assert_eq!(parse_rfc3339("2025-09-22"), None);
+    }
 
     #[test]
     fn rfc3339_dates() {

@@ -1101,3 +1101,198 @@ fn rsa_and_p521_entries_signed_by_openssl_verify_over_the_prehashed_digest() {
         Err(EntryError::BadSignature)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The verifier against the real Rekor v2 bundle from the public-good staging instance.
+
+mod verify_staging {
+    use super::*;
+    use attestor::verify::{verify_bundle, Expectations, IdentityRule, SignedBy, VerifyError};
+
+    const CONDA_DIGEST: &str =
+        "sha256:54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
+
+    fn staging_root() -> TrustedRoot {
+        TrustedRoot::parse(&testdata("trusted_root_staging.json")).unwrap()
+    }
+
+    fn expect() -> Expectations {
+        Expectations {
+            subject_digest: Some(CONDA_DIGEST.into()),
+            ..Expectations::default()
+        }
+    }
+
+    fn verify_json(
+        v: &Value,
+        exp: &Expectations,
+    ) -> Result<attestor::verify::Verified, VerifyError> {
+        verify_bundle(&serde_json::to_vec(v).unwrap(), &staging_root(), exp)
+    }
+
+    /// Flips one bit of the base64 field at `pointer` (decoded byte `at`, counted from the end when
+    /// negative).
+    fn flip_b64(v: &mut Value, pointer: &str, at: isize) {
+        let field = v
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}"));
+        let mut bytes = STANDARD.decode(field.as_str().unwrap()).unwrap();
+        let i = if at < 0 {
+            bytes.len() - at.unsigned_abs()
+        } else {
+            at as usize
+        };
+        bytes[i] ^= 0x01;
+        *field = Value::String(STANDARD.encode(bytes));
+    }
+
+    #[test]
+    fn the_staging_bundle_verifies_offline_against_the_staging_root() {
+        let v = json_of(&testdata(CONDA));
+        let ok = verify_json(&v, &expect()).unwrap();
+        assert_eq!(
+            ok.predicate_type,
+            "https://schemas.conda.org/attestations-publish-1.schema.json"
+        );
+        assert_eq!(ok.log.index, 4_197_416);
+        assert_eq!(ok.log.origin, "log2025-alpha3.rekor.sigstage.dev");
+        let SignedBy::Certificate {
+            issuer, subject, ..
+        } = &ok.signed_by
+        else {
+            panic!("{:?}", ok.signed_by)
+        };
+        assert!(
+            !issuer.is_empty() && !subject.is_empty(),
+            "{issuer} {subject}"
+        );
+        assert!(ok.signed_at.is_some());
+
+        // The identity policy: the real signer passes, another is named in the refusal.
+        let mut exp = expect();
+        exp.identities = vec![IdentityRule {
+            issuer: issuer.clone(),
+            subject: format!("{}*", &subject[..subject.len() / 2]),
+        }];
+        verify_json(&v, &exp).unwrap();
+        exp.identities = vec![IdentityRule {
+            issuer: issuer.clone(),
+            subject: "https://github.com/someone-else/*".into(),
+        }];
+        let err = verify_json(&v, &exp).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::IdentityNotAllowed { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(subject.as_str()), "{err}");
+
+        // Another image's digest.
+        let mut exp = expect();
+        exp.subject_digest = Some(format!("sha256:{}", "ab".repeat(32)));
+        let err = verify_json(&v, &exp).unwrap_err();
+        assert!(matches!(err, VerifyError::SubjectMismatch { .. }), "{err}");
+        assert!(err.to_string().contains(CONDA_DIGEST), "{err}");
+
+        // The production root does not know the staging log, CA or TSA.
+        let prod = TrustedRoot::parse(&testdata("trusted_root.json")).unwrap();
+        let err = verify_bundle(&testdata(CONDA), &prod, &expect()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::Timestamp { .. } | VerifyError::UntrustedCertificate { .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn any_one_byte_change_is_rejected_with_its_reason() {
+        let good = json_of(&testdata(CONDA));
+        type Check = fn(&VerifyError) -> bool;
+        let cases: Vec<(&str, isize, Check)> = vec![
+            // Certificate: a byte of the signature over it, then of the TBS (the public key).
+            ("/verificationMaterial/certificate/rawBytes", -3, |e| {
+                matches!(e, VerifyError::UntrustedCertificate { .. } | VerifyError::EntryMismatch(_))
+            }),
+            ("/verificationMaterial/certificate/rawBytes", 300, |e| {
+                matches!(e, VerifyError::UntrustedCertificate { .. } | VerifyError::BadCertificate(_) | VerifyError::EntryMismatch(_))
+            }),
+            ("/dsseEnvelope/signatures/0/sig", -2, |e| {
+                matches!(e, VerifyError::Timestamp { .. })
+            }),
+            ("/dsseEnvelope/payload", 40, |e| matches!(e, VerifyError::EntryMismatch(_))),
+            ("/verificationMaterial/tlogEntries/0/inclusionProof/hashes/2", 5, |e| {
+                matches!(e, VerifyError::Inclusion(_))
+            }),
+            ("/verificationMaterial/tlogEntries/0/inclusionProof/rootHash", 0, |e| {
+                matches!(e, VerifyError::Inclusion(_))
+            }),
+            ("/verificationMaterial/tlogEntries/0/canonicalizedBody", 60, |e| {
+                matches!(e, VerifyError::EntryMismatch(_) | VerifyError::Inclusion(_))
+            }),
+            ("/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp", -5, |e| {
+                matches!(e, VerifyError::Timestamp { .. })
+            }),
+        ];
+        for (pointer, at, check) in cases {
+            let mut v = good.clone();
+            flip_b64(&mut v, pointer, at);
+            match verify_json(&v, &expect()) {
+                Ok(_) => panic!("{pointer}[{at}] flipped: still verifies"),
+                Err(VerifyError::Bundle(_)) => {} // the change broke the encoding itself
+                Err(e) => {
+                    eprintln!("{pointer}[{at}]: {e}");
+                    assert!(check(&e), "{pointer}[{at}]: unexpected error {e}")
+                }
+            }
+        }
+
+        // The checkpoint: its root line, its signature, its origin.
+        let cp_ptr = "/verificationMaterial/tlogEntries/0/inclusionProof/checkpoint/envelope";
+        let cp = good.pointer(cp_ptr).unwrap().as_str().unwrap().to_owned();
+        let lines: Vec<&str> = cp.split('\n').collect();
+        // A changed root (one base64 character).
+        let mut root_line = lines[2].to_owned();
+        let c = if root_line.starts_with('A') { "B" } else { "A" };
+        root_line.replace_range(0..1, c);
+        let changed_root = cp.replacen(lines[2], &root_line, 1);
+        // A changed signature byte in the log's line.
+        let log_line = lines[4];
+        let (name, sig) = log_line.rsplit_once(' ').unwrap();
+        let mut raw = STANDARD.decode(sig).unwrap();
+        raw[10] ^= 1;
+        let changed_sig = cp.replacen(log_line, &format!("{name} {}", STANDARD.encode(raw)), 1);
+        let changed_origin = cp.replacen(
+            "log2025-alpha3.rekor.sigstage.dev\n",
+            "log2025-alpha4.rekor.sigstage.dev\n",
+            1,
+        );
+        for (what, text, check) in [
+            (
+                "root",
+                changed_root,
+                (|e| matches!(e, VerifyError::CheckpointSignature(_))) as fn(&VerifyError) -> bool,
+            ),
+            ("signature", changed_sig, |e| {
+                matches!(e, VerifyError::CheckpointSignature(_))
+            }),
+            ("origin", changed_origin, |e| {
+                matches!(e, VerifyError::CheckpointOrigin { .. })
+            }),
+        ] {
+            let mut v = good.clone();
+            *v.pointer_mut(cp_ptr).unwrap() = Value::String(text);
+            let err = verify_json(&v, &expect()).unwrap_err();
+            assert!(check(&err), "checkpoint {what}: {err}");
+        }
+
+        // No timestamp: a short-lived certificate long expired, with nothing to prove when it signed.
+        let mut v = good.clone();
+        v["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestampVerificationData");
+        let err = verify_json(&v, &expect()).unwrap_err();
+        assert_eq!(err, VerifyError::NoTrustedTime);
+    }
+}

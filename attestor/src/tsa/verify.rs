@@ -565,7 +565,7 @@ pub(crate) fn issued_by(
 /// A path from `leaf` to one of `roots` through CA certificates of `pool`, every certificate on
 /// it valid at `at` (the timestamp's time, as RFC 3161 Appendix B and sigstore-python do). A root
 /// is a trust anchor: its own signature is not checked, its validity and CA flag are.
-fn chain_to_root(
+pub(crate) fn chain_to_root(
     leaf: &X509Certificate<'_>,
     pool: &[X509Certificate<'_>],
     roots: &[X509Certificate<'_>],
