@@ -443,6 +443,67 @@ impl NodeSource for TileSource<'_> {
     }
 }
 
+/// What [`prove_from_tiles`] computed from a directory of tiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileProof {
+    /// The leaf hash the level-0 tile holds at the index.
+    pub leaf: Hash,
+    /// The inclusion proof of that leaf in the tree of the size asked for.
+    pub inclusion: Vec<Hash>,
+    /// The root of that tree, computed from the tiles.
+    pub root: Hash,
+    /// The consistency proof from the smaller size asked for (empty when none was).
+    pub consistency: Vec<Hash>,
+    /// The tiles read, as C2SP paths relative to the directory (`tile/0/000.p/5`).
+    pub tiles: Vec<String>,
+}
+
+/// Proves leaf `index` in the tree of `size` from the tiles under `dir` alone (a log directory, or
+/// the tiles an offline trust bundle carries), and, when `from_size` is given, the consistency of
+/// the tree of `from_size` with it. Nothing is trusted here: the caller checks `root` against a
+/// signed checkpoint and `leaf` against the entry it holds.
+pub fn prove_from_tiles(
+    dir: &Path,
+    index: u64,
+    size: u64,
+    from_size: Option<u64>,
+) -> Result<TileProof, StoreError> {
+    let reads = AtomicU64::new(0);
+    let mut src = TileSource {
+        dir,
+        size,
+        cache: HashMap::new(),
+        reads: &reads,
+    };
+    if index >= size {
+        return Err(StoreError::OutOfRange(format!(
+            "leaf {index} is beyond tree size {size}"
+        )));
+    }
+    let leaf = src.node(0, index)?;
+    let inclusion = merkle::inclusion_proof(&mut src, index, size).map_err(unwrap_gen)?;
+    let root = merkle::tree_root(&mut src, size).map_err(unwrap_gen)?;
+    let consistency = match from_size {
+        Some(s1) if s1 < size => {
+            merkle::consistency_proof(&mut src, s1, size).map_err(unwrap_gen)?
+        }
+        _ => Vec::new(),
+    };
+    let mut tiles: Vec<String> = src
+        .cache
+        .keys()
+        .map(|&(l, n)| tile_path(l as u8, n, partial(tile_width(size, l, n))))
+        .collect();
+    tiles.sort();
+    Ok(TileProof {
+        leaf,
+        inclusion,
+        root,
+        consistency,
+        tiles,
+    })
+}
+
 fn unwrap_gen(e: ProofGenError<StoreError>) -> StoreError {
     match e {
         ProofGenError::Source(e) => e,

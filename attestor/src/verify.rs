@@ -497,10 +497,12 @@ fn verify_certificate(
                 );
             }
             Err(e) => {
-                if !e.to_string().contains("no SCT from the log") {
-                    sct_reason = e.to_string();
-                } else if sct_reason.starts_with("the trusted root") {
-                    sct_reason = e.to_string();
+                // "No SCT from this log" only explains the failure if no log did better.
+                let msg = e.to_string();
+                if !msg.contains("no SCT from the log")
+                    || sct_reason.starts_with("the trusted root")
+                {
+                    sct_reason = msg;
                 }
             }
         }

@@ -10,6 +10,8 @@ mod release;
 mod scan;
 mod serve;
 mod trust;
+mod trust_bundle;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,8 @@ pub mod exit {
     /// `release verify`: no valid release signature (none attached, by an untrusted key, made for
     /// another image, or malformed).
     pub const NOT_VERIFIED: u8 = 7;
+    /// The trust material is unusable: missing, corrupt, or it fails its own checks.
+    pub const TRUST: u8 = 8;
 }
 
 const EXIT_CODES: &str = "\
@@ -45,7 +49,9 @@ Exit codes:
   4  registry error (unreachable, authentication refused, not found)
   5  the output could not be written
   6  nothing found (no SBOM or referrer of the requested kind attached)
-  7  release verify: no valid release signature (missing, untrusted key, another image's, malformed)";
+  7  not verified: release verify found no valid release signature; verify found no attestation
+     satisfying the policy (each failure is printed with its reason)
+  8  the trust material is unusable (trusted root, trust bundle: missing, corrupt, failing checks)";
 
 #[derive(Debug, Parser)]
 #[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
@@ -79,6 +85,10 @@ enum Command {
     /// Sign an SBOM for an image (in-toto statement, DSSE), log it, push the Sigstore bundle.
     #[command(after_help = attest::AFTER_HELP)]
     Attest(attest::AttestArgs),
+    /// May this image run? Verify its attestations (signature, identity, log proof, time,
+    /// subject) and the policy, online or offline.
+    #[command(after_help = verify::AFTER_HELP)]
+    Verify(verify::VerifyArgs),
     /// Export the stack's trust material (Sigstore trusted_root.json, ClientTrustConfig).
     #[command(subcommand)]
     Trust(trust::TrustCommand),
@@ -96,6 +106,7 @@ fn main() -> ExitCode {
         Command::Release(command) => release::run(command),
         Command::Trust(command) => trust::run(command),
         Command::Attest(args) => attest::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     ExitCode::from(code)
 }

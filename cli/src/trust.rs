@@ -15,6 +15,16 @@ pub enum TrustCommand {
     /// Write the stack's trusted_root.json (log, keyless CA, CT log, TSA) and a Sigstore
     /// ClientTrustConfig, from its data directory (works while `stella serve` runs on it).
     Export(ExportArgs),
+    /// Offline trust bundles for air-gapped verification (`stella verify --offline`).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write trust-bundle.tar.zst: the trusted root, the log's checkpoint, and the tiles that prove
+    /// the named images' attestations.
+    Create(crate::trust_bundle::CreateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +48,7 @@ pub struct ExportArgs {
 pub fn run(cmd: TrustCommand) -> u8 {
     let result = match cmd {
         TrustCommand::Export(a) => export(a),
+        TrustCommand::Bundle(BundleCommand::Create(a)) => crate::trust_bundle::create(a),
     };
     match result {
         Ok(()) => exit::OK,
@@ -55,16 +66,8 @@ fn export(a: ExportArgs) -> Result<(), (u8, String)> {
             "name an output: --trusted-root FILE and/or --client-trust-config FILE".into(),
         ));
     }
-    let cfg = load_config(a.config.as_ref()).map_err(|e| (exit::USAGE, e.to_string()))?;
-    let att_cfg = attestor::service::AttestorConfig::from_json(&cfg.attestor, &a.url)
-        .map_err(|e| (exit::USAGE, e))?;
     let dir = a.data_dir.unwrap_or_else(default_data_dir);
-    let stack = Stack::open_roles(&dir, Roles::BOTH, cfg, &a.url, system_clock())
-        .map_err(|e| (exit::FAILURE, e.to_string()))?;
-    let now_ms = (stack.now)().saturating_mul(1000);
-    let (root, ctc) =
-        attestor::service::export_trust(&dir, &att_cfg, &keyless_trust(&stack), now_ms)
-            .map_err(|e| (exit::FAILURE, e.to_string()))?;
+    let (root, ctc) = export_trust(&dir, a.config.as_ref(), &a.url)?;
     let write = |path: &PathBuf, v: &serde_json::Value| {
         let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
         text.push('\n');
@@ -79,4 +82,29 @@ fn export(a: ExportArgs) -> Result<(), (u8, String)> {
         eprintln!("stella trust: wrote {}", p.display());
     }
     Ok(())
+}
+
+/// The stack's trusted root and ClientTrustConfig, from its data directory.
+fn export_trust(
+    dir: &std::path::Path,
+    config: Option<&PathBuf>,
+    url: &str,
+) -> Result<(attestor::trust_root::TrustedRoot, serde_json::Value), (u8, String)> {
+    let cfg = load_config(config).map_err(|e| (exit::USAGE, e.to_string()))?;
+    let att_cfg = attestor::service::AttestorConfig::from_json(&cfg.attestor, url)
+        .map_err(|e| (exit::USAGE, e))?;
+    let stack = Stack::open_roles(dir, Roles::BOTH, cfg, url, system_clock())
+        .map_err(|e| (exit::FAILURE, e.to_string()))?;
+    let now_ms = (stack.now)().saturating_mul(1000);
+    attestor::service::export_trust(dir, &att_cfg, &keyless_trust(&stack), now_ms)
+        .map_err(|e| (exit::FAILURE, e.to_string()))
+}
+
+/// The stack's trusted root, from its data directory.
+pub fn export_root(
+    dir: &std::path::Path,
+    config: Option<&PathBuf>,
+    url: &str,
+) -> Result<attestor::trust_root::TrustedRoot, (u8, String)> {
+    export_trust(dir, config, url).map(|(root, _)| root)
 }

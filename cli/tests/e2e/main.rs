@@ -40,3 +40,4 @@ mod trivy;
 mod trivy_lang;
 mod trivy_rpm_apk;
 mod usage;
+mod verify;

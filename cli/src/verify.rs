@@ -1,0 +1,638 @@
+//! `stella verify IMAGE`: may this image run? Discovers the image's attestations (OCI referrers by
+//! the API or the tag fallback, in a registry or an OCI layout), verifies each Sigstore bundle
+//! against the trust material (`attestor::verify`), proves its log entry again from the tiles of an
+//! offline trust bundle when one is given, then applies the policy.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use attestor::trust_root::{rfc3339, TrustedRoot};
+use attestor::verify::{
+    verify_bundle, Expectations, IdentityRule, SignedBy, Verified, VerifyError, Witness,
+};
+use clap::{Args, ValueEnum};
+use registry::referrers::{Referrer, ARTIFACT_SIGSTORE_BUNDLE};
+use registry::target::{self, Target};
+use registry::{Platform, PushOptions};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::exit;
+use crate::trust_bundle::TrustBundle;
+
+pub const AFTER_HELP: &str = "\
+Trust material, one of:
+  --trusted-root FILE            the stack's trusted_root.json (`stella trust export`)
+  --offline --trust-bundle FILE  an offline trust bundle (`stella trust bundle create`); opens no
+                                 socket: the image must be an OCI layout (`stella cp REF oci:DIR:TAG`)
+
+Policy (YAML, all keys optional):
+  predicateTypes: [cyclonedx, spdx]   # each needs a verified attestation (names or URIs)
+  identities:                         # allowed keyless signers, `*` globs
+    - issuer: https://token.actions.githubusercontent.com
+      subject: https://github.com/acme/app/.github/workflows/*@refs/heads/main
+  keys: [org-signing-key.pub]         # PEM public keys allowed to sign (relative to the policy)
+  maxAge: 30d                         # s, m, h or d
+  views: [inventory]                  # SBOM views required (inventory, usage)
+  witnesses: {keys: [name+hash+key], threshold: 1}
+Without a policy: at least one verified CycloneDX or SPDX attestation, any trusted signer.
+
+Exit codes: 0 verified and the policy holds; 2 invalid arguments or policy; 3 the image could not
+be read; 4 registry error; 7 not verified (each failure is printed with its reason); 8 the trust
+material is unusable (missing, corrupt, or fails its own checks).";
+
+/// Where the CycloneDX and SPDX predicate types are named.
+const CYCLONEDX: &str = "https://cyclonedx.org/bom";
+const SPDX: &str = "https://spdx.dev/Document";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: a registry reference or an OCI layout (`oci:DIR[:TAG]`).
+    image: String,
+    /// The verification policy (YAML; see below).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The stack's trusted_root.json.
+    #[arg(long, conflicts_with = "trust_bundle")]
+    trusted_root: Option<PathBuf>,
+    /// An offline trust bundle (trust-bundle.tar.zst).
+    #[arg(long)]
+    trust_bundle: Option<PathBuf>,
+    /// Open no socket: needs --trust-bundle and a local image.
+    #[arg(long, requires = "trust_bundle")]
+    offline: bool,
+    /// Plain HTTP to a loopback registry.
+    #[arg(long)]
+    insecure: bool,
+    /// Verify one platform of a multi-platform image.
+    #[arg(long)]
+    platform: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// The policy file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PolicyFile {
+    #[serde(default)]
+    predicate_types: Vec<String>,
+    #[serde(default)]
+    identities: Vec<IdentityRule>,
+    #[serde(default)]
+    keys: Vec<PathBuf>,
+    #[serde(default)]
+    max_age: Option<String>,
+    #[serde(default)]
+    views: Vec<String>,
+    #[serde(default)]
+    witnesses: Option<WitnessPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessPolicy {
+    keys: Vec<String>,
+    threshold: usize,
+}
+
+/// The policy, read and checked.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// Required predicate types; empty = any SBOM.
+    predicate_types: Vec<String>,
+    max_age_secs: Option<i64>,
+    views: Vec<String>,
+    expectations: Expectations,
+    /// `sha256:` of the policy file's bytes (none without a file).
+    digest: Option<String>,
+}
+
+type Failure = (u8, String);
+
+fn predicate_uri(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "cyclonedx" => CYCLONEDX.into(),
+        "spdx" => SPDX.into(),
+        _ => name.into(),
+    }
+}
+
+fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Reads a policy file.
+pub fn load_policy(path: &Path) -> Result<Policy, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| (exit::USAGE, format!("policy {}: {e}", path.display())))?;
+    let file: PolicyFile = serde_norway::from_slice(&bytes)
+        .map_err(|e| (exit::USAGE, format!("policy {}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut keys = Vec::new();
+    for k in &file.keys {
+        let p = base.join(k);
+        let pem = std::fs::read_to_string(&p)
+            .map_err(|e| (exit::USAGE, format!("policy key {}: {e}", p.display())))?;
+        keys.push(spki_from_pem(&pem).ok_or_else(|| {
+            (
+                exit::USAGE,
+                format!("policy key {}: not a PEM PUBLIC KEY", p.display()),
+            )
+        })?);
+    }
+    let mut witnesses = Vec::new();
+    let mut witness_threshold = 0;
+    if let Some(w) = &file.witnesses {
+        for k in &w.keys {
+            witnesses.push(
+                Witness::from_vkey(k)
+                    .map_err(|e| (exit::USAGE, format!("policy {}: {e}", path.display())))?,
+            );
+        }
+        if w.threshold > witnesses.len() {
+            return Err((
+                exit::USAGE,
+                format!(
+                    "policy {}: witness threshold {} exceeds the {} witness keys",
+                    path.display(),
+                    w.threshold,
+                    witnesses.len()
+                ),
+            ));
+        }
+        witness_threshold = w.threshold;
+    }
+    let max_age_secs = match &file.max_age {
+        Some(s) => Some(parse_duration(s).ok_or_else(|| {
+            (
+                exit::USAGE,
+                format!(
+                    "policy {}: maxAge `{s}` is not a number with s, m, h or d",
+                    path.display()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    for v in &file.views {
+        if v != "inventory" && v != "usage" {
+            return Err((
+                exit::USAGE,
+                format!(
+                    "policy {}: unknown view `{v}` (inventory or usage)",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(Policy {
+        predicate_types: file
+            .predicate_types
+            .iter()
+            .map(|p| predicate_uri(p))
+            .collect(),
+        max_age_secs,
+        views: file.views,
+        expectations: Expectations {
+            identities: file.identities,
+            keys,
+            subject_digest: None,
+            witnesses,
+            witness_threshold,
+        },
+        digest: Some(format!("sha256:{}", hex(&Sha256::digest(&bytes)))),
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    signer_gateway::dsse::hex(b)
+}
+
+fn spki_from_pem(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PUBLIC KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// One attestation's outcome.
+#[derive(Debug)]
+struct Checked {
+    referrer: Referrer,
+    outcome: Result<Verified, String>,
+}
+
+/// Verification of one subject manifest.
+#[derive(Debug)]
+struct SubjectReport {
+    digest: String,
+    attestations: Vec<Checked>,
+    failures: Vec<String>,
+}
+
+pub fn run(a: VerifyArgs) -> u8 {
+    match verify(&a) {
+        Ok((ok, report)) => {
+            match a.format {
+                Format::Json => {
+                    let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
+                    text.push('\n');
+                    print!("{text}");
+                }
+                Format::Text => print!("{}", text_report(&report)),
+            }
+            if ok {
+                exit::OK
+            } else {
+                exit::NOT_VERIFIED
+            }
+        }
+        Err((code, msg)) => {
+            eprintln!("stella verify: {msg}");
+            code
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
+    let mut policy = match &a.policy {
+        Some(p) => load_policy(p)?,
+        None => Policy::default(),
+    };
+    let target = Target::parse(&a.image).map_err(|e| (exit::SOURCE, e.to_string()))?;
+    if a.offline && target.is_remote() {
+        return Err((
+            exit::USAGE,
+            format!(
+                "--offline verifies a local image, and {} is in a registry: copy it first with \
+                 `stella cp {} oci:DIR:TAG`",
+                a.image, a.image
+            ),
+        ));
+    }
+    // The trust material.
+    let bundle = match &a.trust_bundle {
+        Some(p) => Some(TrustBundle::open(p).map_err(|e| (exit::TRUST, e))?),
+        None => None,
+    };
+    let root = match (&bundle, &a.trusted_root) {
+        (Some(b), _) => b.trusted_root().map_err(|e| (exit::TRUST, e))?,
+        (None, Some(p)) => {
+            let bytes = std::fs::read(p)
+                .map_err(|e| (exit::TRUST, format!("trusted root {}: {e}", p.display())))?;
+            TrustedRoot::parse(&bytes)
+                .map_err(|e| (exit::TRUST, format!("trusted root {}: {e}", p.display())))?
+        }
+        (None, None) => {
+            return Err((
+                exit::USAGE,
+                "no trust material: give --trusted-root FILE (`stella trust export`) or \
+                 --trust-bundle FILE (`stella trust bundle create`)"
+                    .into(),
+            ))
+        }
+    };
+    let platform = a
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| (exit::USAGE, e.to_string()))?;
+    let opts = PushOptions {
+        insecure: a.insecure,
+        docker_config: None,
+        mount_from: None,
+        platform,
+    };
+    let code_of = |remote: bool| if remote { exit::REGISTRY } else { exit::SOURCE };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| (exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let (subjects, found) = runtime.block_on(async {
+        let subjects = target::subjects(&target, &opts)
+            .await
+            .map_err(|e| (code_of(target.is_remote()), e.to_string()))?;
+        let referrers = target::list(&target, Some(ARTIFACT_SIGSTORE_BUNDLE), &opts)
+            .await
+            .map_err(|e| (code_of(target.is_remote()), e.to_string()))?;
+        let mut found = Vec::new();
+        for r in referrers {
+            let fetched = target::fetch(&target, &r, &opts).await;
+            found.push((r, fetched.map(|(_, _, bytes)| bytes)));
+        }
+        Ok::<_, Failure>((subjects, found))
+    })?;
+
+    let now = now_secs();
+    let mut reports = Vec::new();
+    for s in &subjects {
+        let mut exp = policy.expectations.clone();
+        exp.subject_digest = Some(s.digest.clone());
+        let mut attestations = Vec::new();
+        for (r, bytes) in found.iter().filter(|(r, _)| r.subject == s.digest) {
+            let outcome = match bytes {
+                Err(e) => Err(format!("cannot fetch the bundle: {e}")),
+                Ok(b) => check_one(b, &root, &exp, &policy, bundle.as_ref(), now),
+            };
+            attestations.push(Checked {
+                referrer: r.clone(),
+                outcome,
+            });
+        }
+        let failures = requirements(&policy, &attestations);
+        reports.push(SubjectReport {
+            digest: s.digest.clone(),
+            attestations,
+            failures,
+        });
+    }
+    if subjects.is_empty() {
+        return Err((
+            code_of(target.is_remote()),
+            "the image has no manifest".into(),
+        ));
+    }
+    let ok = reports.iter().all(|r| r.failures.is_empty());
+    let policy_digest = policy.digest.take();
+    let mut report = report_json(&a.image, ok, policy_digest, &reports);
+    if let Some(b) = &bundle {
+        report["trustBundle"] = json!({
+            "created": b.manifest()["created"],
+            "log": b.manifest()["log"],
+        });
+    }
+    Ok((ok, report))
+}
+
+fn check_one(
+    bytes: &[u8],
+    root: &TrustedRoot,
+    exp: &Expectations,
+    policy: &Policy,
+    bundle: Option<&TrustBundle>,
+    now: i64,
+) -> Result<Verified, String> {
+    let v = verify_bundle(bytes, root, exp).map_err(|e: VerifyError| e.to_string())?;
+    if let Some(tb) = bundle {
+        tb.prove(bytes, &v, root)?;
+    }
+    if let (Some(max), Some(at)) = (policy.max_age_secs, v.signed_at) {
+        if now.saturating_sub(at) > max {
+            return Err(format!(
+                "signed at {}, older than the policy's maxAge of {max} s",
+                rfc3339(u64::try_from(at).unwrap_or(0))
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// The views an SBOM predicate shows: `stella:sbom:view` in CycloneDX metadata, else inventory.
+fn views_of(v: &Verified) -> Vec<String> {
+    let props = v.statement["predicate"]["metadata"]["properties"].as_array();
+    let view = props
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "stella:sbom:view")
+        .and_then(|p| p["value"].as_str())
+        .unwrap_or("inventory");
+    vec![view.to_owned()]
+}
+
+fn is_sbom(predicate_type: &str) -> bool {
+    predicate_type == CYCLONEDX || predicate_type == SPDX
+}
+
+fn requirements(policy: &Policy, atts: &[Checked]) -> Vec<String> {
+    let verified: Vec<&Verified> = atts
+        .iter()
+        .filter_map(|c| c.outcome.as_ref().ok())
+        .collect();
+    let mut failures = Vec::new();
+    if policy.predicate_types.is_empty() && !verified.iter().any(|v| is_sbom(&v.predicate_type)) {
+        failures.push(if atts.is_empty() {
+            "no attestation is attached (no Sigstore bundle referrer)".to_owned()
+        } else {
+            "no verified CycloneDX or SPDX attestation".to_owned()
+        });
+    }
+    for want in &policy.predicate_types {
+        if !verified.iter().any(|v| &v.predicate_type == want) {
+            failures.push(format!("no verified attestation of predicate type {want}"));
+        }
+    }
+    for view in &policy.views {
+        if !verified
+            .iter()
+            .filter(|v| is_sbom(&v.predicate_type))
+            .any(|v| views_of(v).contains(view))
+        {
+            failures.push(format!("no verified SBOM with the {view} view"));
+        }
+    }
+    failures
+}
+
+/// Claims an attestation makes: the scanner (CycloneDX tools / SPDX creators) and the Stella
+/// properties `stella:attestation:licenseId` and `stella:attestation:policyDigest`.
+fn claims(v: &Verified) -> Value {
+    let p = &v.statement["predicate"];
+    let mut out = serde_json::Map::new();
+    if let Some(t) = p["metadata"]["tools"]["components"]
+        .as_array()
+        .and_then(|a| a.first())
+    {
+        out.insert(
+            "scanner".into(),
+            json!(format!(
+                "{} {}",
+                t["name"].as_str().unwrap_or("?"),
+                t["version"].as_str().unwrap_or("?")
+            )),
+        );
+    } else if let Some(tool) = p["creationInfo"]["creators"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|c| c.strip_prefix("Tool: "))
+    {
+        out.insert("scanner".into(), json!(tool));
+    }
+    for prop in p["metadata"]["properties"].as_array().into_iter().flatten() {
+        let key = match prop["name"].as_str() {
+            Some("stella:attestation:licenseId") => "license_id",
+            Some("stella:attestation:policyDigest") => "policy_digest",
+            _ => continue,
+        };
+        out.insert(key.into(), prop["value"].clone());
+    }
+    Value::Object(out)
+}
+
+fn signer_json(by: &SignedBy) -> Value {
+    match by {
+        SignedBy::Certificate {
+            issuer,
+            subject,
+            extensions,
+            ..
+        } => json!({"issuer": issuer, "subject": subject, "extensions": extensions}),
+        SignedBy::Key { key_id } => json!({"key": key_id}),
+    }
+}
+
+fn report_json(
+    image: &str,
+    ok: bool,
+    policy_digest: Option<String>,
+    reports: &[SubjectReport],
+) -> Value {
+    let subjects: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            let atts: Vec<Value> = r
+                .attestations
+                .iter()
+                .map(|c| {
+                    let mut o = json!({
+                        "referrer": c.referrer.descriptor.digest,
+                        "discovery": c.referrer.discovery,
+                    });
+                    match &c.outcome {
+                        Ok(v) => {
+                            o["verified"] = json!(true);
+                            o["predicateType"] = json!(v.predicate_type);
+                            o["signer"] = signer_json(&v.signed_by);
+                            o["log"] = json!({
+                                "index": v.log.index,
+                                "origin": v.log.origin,
+                                "treeSize": v.log.tree_size,
+                                "witnesses": v.log.witnesses,
+                            });
+                            o["signedAt"] =
+                                json!(v.signed_at.map(|t| rfc3339(u64::try_from(t).unwrap_or(0))));
+                            o["claims"] = claims(v);
+                        }
+                        Err(reason) => {
+                            o["verified"] = json!(false);
+                            o["reason"] = json!(reason);
+                        }
+                    }
+                    o
+                })
+                .collect();
+            json!({
+                "digest": r.digest,
+                "verified": r.failures.is_empty(),
+                "attestations": atts,
+                "failures": r.failures,
+            })
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    out.insert("image", json!(image));
+    out.insert("verified", json!(ok));
+    out.insert("policyDigest", json!(policy_digest));
+    out.insert("subjects", json!(subjects));
+    json!(out)
+}
+
+fn text_report(report: &Value) -> String {
+    let mut s = String::new();
+    let ok = report["verified"].as_bool().unwrap_or(false);
+    for sub in report["subjects"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "{} {}\n",
+            if sub["verified"].as_bool() == Some(true) {
+                "OK  "
+            } else {
+                "FAIL"
+            },
+            sub["digest"].as_str().unwrap_or("?")
+        ));
+        for a in sub["attestations"].as_array().into_iter().flatten() {
+            if a["verified"].as_bool() == Some(true) {
+                let signer = &a["signer"];
+                let who = signer["subject"]
+                    .as_str()
+                    .map(|subj| format!("{} ({})", subj, signer["issuer"].as_str().unwrap_or("")))
+                    .or_else(|| signer["key"].as_str().map(|k| format!("key {k}")))
+                    .unwrap_or_default();
+                s.push_str(&format!(
+                    "  verified {}  signed by {}  at {}  log {} #{}\n",
+                    a["predicateType"].as_str().unwrap_or("?"),
+                    who,
+                    a["signedAt"].as_str().unwrap_or("?"),
+                    a["log"]["origin"].as_str().unwrap_or("?"),
+                    a["log"]["index"]
+                ));
+                if let Some(c) = a["claims"].as_object().filter(|c| !c.is_empty()) {
+                    let parts: Vec<String> = c
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                        .collect();
+                    s.push_str(&format!("    claims: {}\n", parts.join(" ")));
+                }
+            } else {
+                s.push_str(&format!(
+                    "  rejected {}: {}\n",
+                    a["referrer"].as_str().unwrap_or("?"),
+                    a["reason"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+        for f in sub["failures"].as_array().into_iter().flatten() {
+            s.push_str(&format!("  policy: {}\n", f.as_str().unwrap_or("?")));
+        }
+    }
+    if let Some(d) = report["policyDigest"].as_str() {
+        s.push_str(&format!("policy {d}\n"));
+    }
+    s.push_str(if ok { "verified\n" } else { "NOT verified\n" });
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Some(30 * 86_400));
+        assert_eq!(parse_duration("90m"), Some(5400));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5y"), None);
+        assert_eq!(parse_duration("d"), None);
+    }
+}

@@ -1,0 +1,477 @@
+//! `stella verify` and offline trust bundles, end to end: `stella serve` signs and logs, `stella
+//! attest` pushes the bundle into an OCI layout, and `stella verify` judges the image online (with
+//! the exported trusted root), offline inside a network namespace with no interfaces (`unshare -n`)
+//! from a trust bundle, and refuses tampered inputs with precise reasons.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::common::{stella, tempdir};
+use crate::serve::serve;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// An attested layout: the stack's data dir, the image reference and the trusted root file.
+struct Attested {
+    _work: tempfile::TempDir,
+    data: tempfile::TempDir,
+    srv: crate::serve::Served,
+    dir: PathBuf,
+    image: String,
+    root: PathBuf,
+}
+
+fn attested() -> Attested {
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let dir = work.path().to_path_buf();
+    let layout = dir.join("layout");
+    crate::support::build_test_layout(&layout);
+    let image = format!("oci:{}:single", layout.display());
+    let sbom = dir.join("sbom.cdx.json");
+    std::fs::write(
+        &sbom,
+        serde_json::to_vec(&json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+            "metadata": {"tools": {"components": [{"type": "application", "name": "stella", "version": "0.1.0"}]}},
+            "components": [{"type": "library", "name": "hello", "version": "1.0"}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let key = dir.join("client.key");
+    ok(stella(&[
+        "attest",
+        &image,
+        "--sbom",
+        sbom.to_str().unwrap(),
+        "--server",
+        &srv.url,
+        "--key",
+        key.to_str().unwrap(),
+    ]));
+    let root = dir.join("trusted_root.json");
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--url",
+        &srv.url,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ]));
+    Attested {
+        _work: work,
+        data,
+        srv,
+        dir,
+        image,
+        root,
+    }
+}
+
+fn verify_json(args: &[&str]) -> (Output, Value) {
+    let mut all = vec!["verify", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = stella(&all);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, v)
+}
+
+#[test]
+fn verify_online_with_the_trusted_root_and_the_policy() {
+    let a = attested();
+    let root = a.root.to_str().unwrap();
+    let (out, v) = verify_json(&[&a.image, "--trusted-root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(v["verified"], true, "{v:#}");
+    let att = &v["subjects"][0]["attestations"][0];
+    assert_eq!(att["verified"], true, "{v:#}");
+    assert_eq!(att["predicateType"], "https://cyclonedx.org/bom");
+    assert_eq!(att["discovery"], "layout");
+    assert_eq!(att["claims"]["scanner"], "stella 0.1.0");
+    assert!(att["log"]["index"].is_u64(), "{v:#}");
+    assert!(
+        att["signer"]["issuer"].as_str().unwrap().ends_with("/dev"),
+        "{v:#}"
+    );
+
+    // Text output names what was verified.
+    let out = stella(&["verify", &a.image, "--trusted-root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("verified https://cyclonedx.org/bom"), "{t}");
+
+    // A policy the attestation meets, then one it does not: identity, predicate type, view.
+    let policy = a.dir.join("policy.yaml");
+    let write_policy = |s: &str| std::fs::write(&policy, s).unwrap();
+    write_policy(&format!(
+        "predicateTypes: [cyclonedx]\nidentities:\n  - issuer: \"{}/dev\"\n    subject: \"{}/dev/users/*\"\nmaxAge: 1d\nviews: [inventory]\n",
+        a.srv.url, a.srv.url
+    ));
+    let p = policy.to_str().unwrap();
+    let (out, v) = verify_json(&[&a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        v["policyDigest"].as_str().unwrap().starts_with("sha256:"),
+        "{v:#}"
+    );
+
+    write_policy("identities:\n  - issuer: https://token.actions.githubusercontent.com\n    subject: https://github.com/acme/*\n");
+    let (out, v) = verify_json(&[&a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = v["subjects"][0]["attestations"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("is not allowed by the policy"), "{reason}");
+
+    write_policy("predicateTypes: [spdx]\n");
+    let (out, v) = verify_json(&[&a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(
+        v["subjects"][0]["failures"][0],
+        "no verified attestation of predicate type https://spdx.dev/Document"
+    );
+
+    write_policy("views: [usage]\n");
+    let (out, _) = verify_json(&[&a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+
+    write_policy("maxAge: 1y\n");
+    let out = stella(&["verify", &a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("maxAge `1y`"), "{}", text(&out));
+    write_policy("unknownKey: 1\n");
+    let out = stella(&["verify", &a.image, "--trusted-root", root, "--policy", p]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown field `unknownKey`"),
+        "{}",
+        text(&out)
+    );
+
+    // The other image in the layout carries no attestation.
+    let multi = a.image.replace(":single", ":multi");
+    let (out, v) = verify_json(&[&multi, "--trusted-root", root]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(v["subjects"][0]["failures"][0]
+        .as_str()
+        .unwrap()
+        .contains("no attestation is attached"));
+
+    // Another stack's trusted root: its log, CA and TSA are not this one's.
+    let other = tempdir();
+    let other_root = a.dir.join("other_root.json");
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        other.path().to_str().unwrap(),
+        "--trusted-root",
+        other_root.to_str().unwrap(),
+    ]));
+    let (out, v) = verify_json(&[&a.image, "--trusted-root", other_root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = v["subjects"][0]["attestations"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("timestamp") || reason.contains("trusted root"),
+        "{reason}"
+    );
+
+    // No trust material, unreadable trust material.
+    let out = stella(&["verify", &a.image]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = stella(&["verify", &a.image, "--trusted-root", p]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+}
+
+/// Unpacks a trust bundle into (name, bytes), in order.
+fn unpack(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let dec = zstd::stream::read::Decoder::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut ar = tar::Archive::new(dec);
+    let mut out = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        out.push((name, b));
+    }
+    out
+}
+
+/// Repacks files into a trust bundle, rewriting manifest.json's checksums (so only the change
+/// itself can be caught, not a stale checksum).
+fn repack(path: &Path, mut files: Vec<(String, Vec<u8>)>) {
+    let mut manifest: Value =
+        serde_json::from_slice(&files.iter().find(|(n, _)| n == "manifest.json").unwrap().1)
+            .unwrap();
+    for (n, b) in &files {
+        if n != "manifest.json" {
+            manifest["files"][n] = json!({"sha256": hex(&Sha256::digest(b)), "size": b.len()});
+        }
+    }
+    for (n, b) in files.iter_mut() {
+        if n == "manifest.json" {
+            *b = serde_json::to_vec(&manifest).unwrap();
+        }
+    }
+    let f = std::fs::File::create(path).unwrap();
+    let enc = zstd::stream::write::Encoder::new(f, 3).unwrap();
+    let mut tar = tar::Builder::new(enc);
+    for (n, b) in &files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(b.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, n, b.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `stella verify … --offline` inside a network namespace with no interfaces.
+fn verify_offline(image: &str, bundle: &Path) -> Output {
+    Command::new("unshare")
+        .arg("-n")
+        .arg(env!("CARGO_BIN_EXE_stella"))
+        .args([
+            "verify",
+            "--format",
+            "json",
+            image,
+            "--offline",
+            "--trust-bundle",
+        ])
+        .arg(bundle)
+        .output()
+        .unwrap()
+}
+
+fn unshare_works() -> bool {
+    let ok = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -n must work under CI (root)"
+        );
+        eprintln!("SKIPPED: unshare -n does not work here (needs root)");
+    }
+    ok
+}
+
+#[test]
+fn offline_verification_from_a_trust_bundle_opens_no_socket_and_catches_tampering() {
+    if !unshare_works() {
+        return;
+    }
+    let a = attested();
+    let tb = a.dir.join("trust-bundle.tar.zst");
+    let out = ok(stella(&[
+        "trust",
+        "bundle",
+        "create",
+        "--data-dir",
+        a.data.path().to_str().unwrap(),
+        "--url",
+        &a.srv.url,
+        "--image",
+        &a.image,
+        "--out",
+        tb.to_str().unwrap(),
+    ]));
+    assert!(text(&out).contains("1 image(s)"), "{}", text(&out));
+    let files = unpack(&tb);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[0], "manifest.json");
+    assert!(names.contains(&"targets/trusted_root.json"), "{names:?}");
+    assert!(names.contains(&"tiles/checkpoint"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("tiles/tile/0/")),
+        "{names:?}"
+    );
+
+    // More entries after the attestation: the bundle's checkpoint is newer than the attestation's,
+    // so the offline proof also checks consistency between the two.
+    let sbom2 = a.dir.join("sbom2.cdx.json");
+    std::fs::write(
+        &sbom2,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}"#,
+    )
+    .unwrap();
+    let multi = a.image.replace(":single", ":multi");
+    let key = a.dir.join("client.key");
+    ok(stella(&[
+        "attest",
+        &multi,
+        "--sbom",
+        sbom2.to_str().unwrap(),
+        "--server",
+        &a.srv.url,
+        "--key",
+        key.to_str().unwrap(),
+    ]));
+    ok(stella(&[
+        "trust",
+        "bundle",
+        "create",
+        "--data-dir",
+        a.data.path().to_str().unwrap(),
+        "--url",
+        &a.srv.url,
+        "--image",
+        &a.image,
+        "--out",
+        tb.to_str().unwrap(),
+    ]));
+    let files = unpack(&tb);
+
+    // The stack is stopped: nothing answers, and the namespace has no network anyway.
+    drop(a.srv);
+    let out = verify_offline(&a.image, &tb);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true, "{v:#}");
+
+    // A registry reference cannot be verified offline.
+    let out = Command::new(env!("CARGO_BIN_EXE_stella"))
+        .args([
+            "verify",
+            "127.0.0.1:5000/app:1",
+            "--offline",
+            "--trust-bundle",
+        ])
+        .arg(&tb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("stella cp"), "{}", text(&out));
+
+    let bad = a.dir.join("bad.tar.zst");
+    let reason_of = |out: &Output| -> String {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["subjects"][0]["attestations"][0]["reason"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| text(out))
+    };
+
+    // A tampered tile (checksums rewritten to match): the proof from the tiles fails.
+    let mut t = files.clone();
+    let (_, tile) = t
+        .iter_mut()
+        .find(|(n, _)| n.starts_with("tiles/tile/0/"))
+        .unwrap();
+    tile[0] ^= 1;
+    repack(&bad, t);
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        reason_of(&out).contains("tampered tile"),
+        "{}",
+        reason_of(&out)
+    );
+
+    // A tampered tile with the manifest left alone: refused when the bundle is opened.
+    let mut t = files.clone();
+    t.iter_mut()
+        .find(|(n, _)| n.starts_with("tiles/tile/0/"))
+        .unwrap()
+        .1[0] ^= 1;
+    let f = std::fs::File::create(&bad).unwrap();
+    let mut tar = tar::Builder::new(zstd::stream::write::Encoder::new(f, 3).unwrap());
+    for (n, b) in &t {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(b.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, n, b.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not match manifest.json"),
+        "{}",
+        text(&out)
+    );
+
+    // The checkpoint's origin changed (its signature then fails, and the origin is named).
+    let mut t = files.clone();
+    let cp = t.iter_mut().find(|(n, _)| n == "tiles/checkpoint").unwrap();
+    let s = String::from_utf8(cp.1.clone()).unwrap();
+    let origin = s.lines().next().unwrap().to_owned();
+    cp.1 = s.replacen(&origin, "elsewhere.example/log", 1).into_bytes();
+    repack(&bad, t);
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        reason_of(&out).contains("checkpoint is for `elsewhere.example/log`"),
+        "{}",
+        reason_of(&out)
+    );
+
+    // Another stack's trusted root in the bundle: the log key is not the one that signed.
+    let other = tempdir();
+    let other_root = a.dir.join("other_root.json");
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        other.path().to_str().unwrap(),
+        "--trusted-root",
+        other_root.to_str().unwrap(),
+    ]));
+    let mut t = files.clone();
+    t.iter_mut()
+        .find(|(n, _)| n == "targets/trusted_root.json")
+        .unwrap()
+        .1 = std::fs::read(&other_root).unwrap();
+    repack(&bad, t);
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+
+    // A bundle without tiles for the image.
+    ok(stella(&[
+        "trust",
+        "bundle",
+        "create",
+        "--data-dir",
+        a.data.path().to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]));
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(reason_of(&out).contains("--image"), "{}", reason_of(&out));
+
+    // Garbage and path escapes.
+    std::fs::write(&bad, b"not a bundle").unwrap();
+    let out = verify_offline(&a.image, &bad);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+}
