@@ -37,7 +37,7 @@ use crate::merkle::{self, Hash};
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::rekor::{HashedRekordV002, TlogEntry, Verifier};
 use crate::trust_root::{parse_rfc3339, rfc3339, CertificateAuthority, TrustedRoot, ValidFor};
-use crate::tsa::{chain_to_root, issued_by, verify_timestamp};
+use crate::tsa::{chain_to_root, verify_timestamp};
 
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -387,10 +387,14 @@ fn verify_one_timestamp(
 ) -> Result<i64, VerifyError> {
     let mut reason = String::from("the trusted root has no timestamp authority");
     for tsa in &root.timestamp_authorities {
-        let Some((anchor, intermediates)) = tsa.cert_chain_der.split_last() else {
+        // Every certificate of the trusted root's chain is trusted material (the document is
+        // authenticated as a whole, by TUF or by the operator), so each is a trust anchor; its
+        // validity at the token's time is still checked. This saves re-verifying the
+        // intermediate's signature, as RFC 5280 §6 allows for any trust anchor.
+        if tsa.cert_chain_der.is_empty() {
             continue;
-        };
-        match verify_timestamp(ts, signature, std::slice::from_ref(anchor), intermediates) {
+        }
+        match verify_timestamp(ts, signature, &tsa.cert_chain_der, &[]) {
             Ok(v) => {
                 let secs = i64::try_from(v.gen_time_millis / 1000).unwrap_or(i64::MAX);
                 if within(&tsa.valid_for, secs) {
@@ -528,26 +532,28 @@ fn chain_through(
     ca: &CertificateAuthority,
     t: i64,
 ) -> Result<Vec<u8>, String> {
-    let Some((anchor_der, inter_der)) = ca.cert_chain_der.split_last() else {
-        return Err("empty chain in the trusted root".into());
+    // Every certificate of the trusted root's chain is a trust anchor (see
+    // `verify_one_timestamp`); certificates the bundle carries are only path candidates.
+    let anchors: Vec<X509Certificate<'_>> =
+        ca.cert_chain_der.iter().filter_map(|d| parse(d)).collect();
+    let Some(top) = anchors.last() else {
+        return Err("empty or unparsable chain in the trusted root".into());
     };
-    let anchor = parse(anchor_der).ok_or("unparsable root certificate")?;
-    let pool: Vec<X509Certificate<'_>> = inter_der
-        .iter()
-        .chain(extra.iter())
-        .filter_map(|d| parse(d))
-        .collect();
-    chain_to_root(leaf, &pool, std::slice::from_ref(&anchor), t).map_err(|_| {
+    let pool: Vec<X509Certificate<'_>> = extra.iter().filter_map(|d| parse(d)).collect();
+    chain_to_root(leaf, &pool, &anchors, t).map_err(|_| {
         format!(
-            "no path with valid signatures from the certificate (issuer `{}`) to the root `{}`",
+            "no path with valid signatures from the certificate (issuer `{}`) to the authority `{}`",
             leaf.issuer(),
-            anchor.subject()
+            top.subject()
         )
     })?;
+    // The path exists, so the leaf's issuer is among these; pick it by name (checking its
+    // signature again would cost a second verification). A same-named impostor cannot pass: the
+    // SCT is verified over this issuer's key hash.
     let issuer = pool
         .iter()
-        .chain(std::iter::once(&anchor))
-        .find(|c| issued_by(leaf, c).is_ok())
+        .chain(anchors.iter())
+        .find(|c| c.subject().as_raw() == leaf.issuer().as_raw())
         .ok_or("no issuer of the leaf in the chain")?;
     Ok(issuer.public_key().raw.to_vec())
 }
@@ -877,7 +883,73 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{cosigners, glob, Witness};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use ring::rand::SystemRandom;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+
+    /// A witness key and its C2SP vkey, and a cosignature line it makes on `text` at `time`.
+    fn witness(name: &str) -> (Ed25519KeyPair, String) {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let mut raw = vec![0x04];
+        raw.extend_from_slice(key.public_key().as_ref());
+        let w = Witness {
+            name: name.into(),
+            public_key: key.public_key().as_ref().try_into().unwrap(),
+        };
+        let vkey = format!(
+            "{name}+{}+{}",
+            super::hex(&w.key_hash()),
+            STANDARD.encode(raw)
+        );
+        (key, vkey)
+    }
+
+    fn cosign(key: &Ed25519KeyPair, w: &Witness, text: &str, time: u64) -> String {
+        let msg = format!("cosignature/v1\ntime {time}\n{text}");
+        let mut blob = w.key_hash().to_vec();
+        blob.extend_from_slice(&time.to_be_bytes());
+        blob.extend_from_slice(key.sign(msg.as_bytes()).as_ref());
+        format!("\u{2014} {} {}\n", w.name, STANDARD.encode(blob))
+    }
+
+    #[test]
+    fn witness_cosignatures_count_only_when_they_verify() {
+        let text = "example.com/log\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let (k1, v1) = witness("w1.example");
+        let (k2, v2) = witness("w2.example");
+        let (_k3, v3) = witness("w3.example");
+        let w1 = Witness::from_vkey(&v1).unwrap();
+        let w2 = Witness::from_vkey(&v2).unwrap();
+        let w3 = Witness::from_vkey(&v3).unwrap();
+        let log_line = "\u{2014} example.com/log AAAAAAAA\n";
+        let signed = format!(
+            "{text}\n{log_line}{}{}",
+            cosign(&k1, &w1, text, 1_700_000_000),
+            // w2's key signs under w3's name: does not count for either.
+            cosign(
+                &k2,
+                &Witness {
+                    name: w3.name.clone(),
+                    ..w2.clone()
+                },
+                text,
+                1_700_000_000
+            )
+        );
+        let all = [w1.clone(), w2.clone(), w3.clone()];
+        assert_eq!(
+            cosigners(&signed, text, &all),
+            vec!["w1.example".to_owned()]
+        );
+        // A cosignature over another text does not count.
+        let other = text.replace('5', "6");
+        assert!(cosigners(&signed, &other, &all).is_empty());
+        assert!(Witness::from_vkey("no-plus").is_err());
+        assert!(Witness::from_vkey("n+h+AQID").is_err());
+    }
 
     #[test]
     fn glob_matches_runs() {

@@ -48,7 +48,7 @@ use x509_parser::prelude::FromDer;
 
 pub use alg::STELLA_TSA_POLICY;
 pub use request::request_for;
-pub(crate) use verify::{chain_to_root, issued_by};
+pub(crate) use verify::chain_to_root;
 pub use verify::{verify_timestamp, VerifiedTimestamp};
 
 /// Lifetime of the TSA leaf certificate.
