@@ -175,6 +175,64 @@ fn verify_online_with_the_trusted_root_and_the_policy() {
         .as_str()
         .unwrap()
         .contains("no attestation is attached"));
+    drop(multi);
+
+    // A valid bundle made for `single`, attached to `multi` as well: refused as another image's.
+    let layout = a.dir.join("layout");
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array().unwrap().clone();
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let bundle_desc = manifests
+        .iter()
+        .find(|m| m["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json")
+        .unwrap_or_else(|| panic!("no bundle referrer in {index:#}"));
+    let multi_desc = manifests
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "multi")
+        .unwrap();
+    // `multi` is an index: attach to its first platform manifest, a subject `verify` checks.
+    let multi_index: Value = serde_json::from_slice(
+        &std::fs::read(blob(multi_desc["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let multi_desc = &multi_index["manifests"][0];
+    let mut moved: Value = serde_json::from_slice(
+        &std::fs::read(blob(bundle_desc["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    moved["subject"] = json!({
+        "mediaType": multi_desc["mediaType"], "digest": multi_desc["digest"], "size": multi_desc["size"],
+    });
+    let bytes = serde_json::to_vec(&moved).unwrap();
+    let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+    std::fs::write(blob(&digest), &bytes).unwrap();
+    let mut desc = bundle_desc.clone();
+    desc["digest"] = json!(digest);
+    desc["size"] = json!(bytes.len());
+    index["manifests"].as_array_mut().unwrap().push(desc);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let multi = a.image.replace(":single", ":multi");
+    let (out, v) = verify_json(&[&multi, "--trusted-root", root]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reasons: Vec<&str> = v["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["attestations"].as_array().unwrap())
+        .filter_map(|a| a["reason"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("the statement is for sha256:")
+                && r.contains(", not for sha256:")),
+        "{v:#}"
+    );
 
     // Another stack's trusted root: its log, CA and TSA are not this one's.
     let other = tempdir();
@@ -474,4 +532,85 @@ fn offline_verification_from_a_trust_bundle_opens_no_socket_and_catches_tamperin
     std::fs::write(&bad, b"not a bundle").unwrap();
     let out = verify_offline(&a.image, &bad);
     assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+}
+
+#[test]
+fn verify_from_a_registry_without_the_referrers_api() {
+    if !crate::support::registry_tools() {
+        return;
+    }
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let layout = work.path().join("layout");
+    crate::support::build_test_layout(&layout);
+    let reg = crate::support::Registry::start("");
+    let image = format!("{}/test/app:1", reg.host());
+    let digest = crate::support::skopeo_push(&layout, "single", &image, None, false);
+    let sbom = work.path().join("sbom.spdx.json");
+    std::fs::write(
+        &sbom,
+        serde_json::to_vec(&json!({
+            "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "app",
+            "dataLicense": "CC0-1.0", "documentNamespace": "https://example.com/app",
+            "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: stella-0.1.0"]},
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let key = work.path().join("client.key");
+    for _ in 0..3 {
+        ok(stella(&[
+            "attest",
+            "--insecure",
+            &image,
+            "--sbom",
+            sbom.to_str().unwrap(),
+            "--server",
+            &srv.url,
+            "--key",
+            key.to_str().unwrap(),
+        ]));
+    }
+    let root = work.path().join("trusted_root.json");
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--url",
+        &srv.url,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ]));
+    let policy = work.path().join("policy.yaml");
+    std::fs::write(&policy, "predicateTypes: [spdx]\n").unwrap();
+    let (out, v) = verify_json(&[
+        "--insecure",
+        &image,
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = &v["subjects"][0];
+    assert_eq!(s["digest"], digest.as_str());
+    let atts = s["attestations"].as_array().unwrap();
+    assert_eq!(atts.len(), 3, "{v:#}");
+    for a in atts {
+        assert_eq!(a["verified"], true, "{v:#}");
+        assert_eq!(a["discovery"], "tag-fallback", "{v:#}");
+        assert_eq!(a["claims"]["scanner"], "stella-0.1.0", "{v:#}");
+    }
+    // An unreachable registry is a registry error, not a verdict.
+    drop(reg);
+    let out = stella(&[
+        "verify",
+        "--insecure",
+        &image,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
 }
