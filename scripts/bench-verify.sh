@@ -57,7 +57,7 @@ skopeo copy -q "oci:$CORPUS_DIR/oci:minbase" "oci:$work/layout:app"
 "$stella" trust bundle create --data-dir "$work/data" --url "$url" --image "oci:$work/layout:app" \
   --out "$work/tb.tar.zst" 2>/dev/null
 digest=$(python3 -c 'import json,sys; i=json.load(open(sys.argv[1])); print([m["digest"] for m in i["manifests"] if m.get("annotations",{}).get("org.opencontainers.image.ref.name")=="app"][0])' "$work/layout/index.json")
-user=$(id -un | tr -cd 'A-Za-z0-9._-')
+user=$(printf %s "${USER:-${LOGNAME:-developer}}" | tr -cd "A-Za-z0-9._-")
 
 "$VENV/bin/python" - "$RUNS" "$stella" "$image" "$work" "$url" "$digest" "$user" "$VENV/bin/sigstore" <<'PY'
 import json, statistics, subprocess, sys, time

@@ -230,6 +230,11 @@ impl Upstream {
         }
     }
 
+    /// Where tiles and checkpoints read through are kept (C2SP layout).
+    pub fn cache_dir(&self) -> &std::path::Path {
+        &self.cfg.cache_dir
+    }
+
     fn cache_path(&self, path: &str) -> Result<PathBuf, UpstreamError> {
         let ok = path == "checkpoint" || crate::tiles::parse_tile_path(path).is_ok();
         if !ok {

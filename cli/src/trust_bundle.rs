@@ -160,95 +160,130 @@ impl TrustBundle {
         v: &Verified,
         root: &TrustedRoot,
     ) -> Result<(), String> {
-        let bundle = Bundle::parse(bundle_bytes).map_err(|e| e.to_string())?;
-        let entry = bundle
-            .tlog_entries
-            .first()
-            .ok_or("the bundle has no log entry")?;
         let text = std::fs::read_to_string(self.dir.path().join(CHECKPOINT))
             .map_err(|_| format!("the trust bundle has no {CHECKPOINT}"))?;
-        let log = root
-            .tlogs
-            .iter()
-            .find(|l| l.log_id == entry.log_id)
-            .ok_or("the entry's log is not in the trust bundle's trusted root")?;
-        let origin = text.split('\n').next().unwrap_or_default();
-        let key =
-            NoteVerifier::from_spki(origin, &log.public_key_der).map_err(|e| e.to_string())?;
-        if key.log_id().as_slice() != log.log_id.as_slice() || origin != v.log.origin {
-            return Err(format!(
-                "the trust bundle's checkpoint is for `{origin}`, not the entry's log `{}`",
-                v.log.origin
-            ));
+        match prove_in_tiles(&self.dir.path().join("tiles"), &text, bundle_bytes, v, root) {
+            Ok(_) => Ok(()),
+            Err(ProveError::Missing { tile, index }) => Err(format!(
+                "the trust bundle lacks tiles/{tile} for log index {index} (name the image with \
+                 --image when creating it)"
+            )),
+            Err(ProveError::Failed(e)) => {
+                Err(e.replace("the checkpoint", "the trust bundle's checkpoint"))
+            }
         }
-        let note = key.verify(&text).map_err(|e| {
-            format!("the trust bundle's checkpoint is not signed by the log's key: {e}")
-        })?;
-        let cp = Checkpoint::parse(&note.text).map_err(|e| e.to_string())?;
-        if entry.log_index >= cp.size {
-            return Err(format!(
-                "log index {} is beyond the trust bundle's checkpoint (size {}): the bundle \
-                 predates this attestation; make a new one",
-                entry.log_index, cp.size
-            ));
-        }
-        if v.log.tree_size > cp.size {
-            return Err(format!(
-                "the attestation's checkpoint (size {}) is newer than the trust bundle's (size {}); make a new bundle",
-                v.log.tree_size, cp.size
-            ));
-        }
-        let tiles = self.dir.path().join("tiles");
-        let proof = prove_from_tiles(&tiles, entry.log_index, cp.size, Some(v.log.tree_size))
-            .map_err(|e| match e {
-                StoreError::Missing { path } => format!(
-                    "the trust bundle lacks {} for log index {} (name the image with --image \
-                     when creating it)",
-                    path.strip_prefix(self.dir.path())
-                        .unwrap_or(&path)
-                        .display(),
-                    entry.log_index
-                ),
-                other => format!("the trust bundle's tiles: {other}"),
-            })?;
-        let leaf = merkle::leaf_hash(&entry.canonicalized_body);
-        if proof.leaf != leaf {
-            return Err(format!(
-                "tampered tile: the trust bundle's level-0 tile holds another leaf at index {}",
-                entry.log_index
-            ));
-        }
-        if proof.root != cp.root {
-            return Err(format!(
-                "tampered tile: the trust bundle's tiles do not hash to its signed checkpoint's root (size {})",
-                cp.size
-            ));
-        }
-        merkle::verify_inclusion(entry.log_index, cp.size, &leaf, &proof.inclusion, &cp.root)
-            .map_err(|e| format!("inclusion in the trust bundle's checkpoint: {e}"))?;
-        if v.log.tree_size < cp.size {
-            merkle::verify_consistency(
-                v.log.tree_size,
-                cp.size,
-                &v.log.root,
-                &cp.root,
-                &proof.consistency,
-            )
-            .map_err(|e| {
-                format!(
-                    "the attestation's checkpoint (size {}) is not consistent with the trust \
-                         bundle's (size {}): {e}",
-                    v.log.tree_size, cp.size
-                )
-            })?;
-        }
-        Ok(())
     }
 
     /// The manifest.
     pub fn manifest(&self) -> &Value {
         &self.manifest
     }
+}
+
+/// Why [`prove_in_tiles`] did not prove an entry.
+#[derive(Debug)]
+pub enum ProveError {
+    /// A tile the proof needs is not there (a C2SP path relative to the tiles directory).
+    Missing { tile: String, index: u64 },
+    /// The proof failed: tampering, another log, or a stale checkpoint.
+    Failed(String),
+}
+
+/// Proves a verified attestation's log entry from the tiles under `tiles` alone, to the signed
+/// `checkpoint` (a C2SP note from the log's key in `root`): the same leaf, included in the tree
+/// the checkpoint signs, and that tree consistent with the attestation's own checkpoint. Returns
+/// the checkpoint proven to.
+pub fn prove_in_tiles(
+    tiles: &Path,
+    checkpoint: &str,
+    bundle_bytes: &[u8],
+    v: &Verified,
+    root: &TrustedRoot,
+) -> Result<Checkpoint, ProveError> {
+    let fail = |s: String| ProveError::Failed(s);
+    let bundle = Bundle::parse(bundle_bytes).map_err(|e| fail(e.to_string()))?;
+    let entry = bundle
+        .tlog_entries
+        .first()
+        .ok_or_else(|| fail("the bundle has no log entry".into()))?;
+    let log = root
+        .tlogs
+        .iter()
+        .find(|l| l.log_id == entry.log_id)
+        .ok_or_else(|| fail("the entry's log is not in the trusted root".into()))?;
+    let origin = checkpoint.split('\n').next().unwrap_or_default();
+    let key =
+        NoteVerifier::from_spki(origin, &log.public_key_der).map_err(|e| fail(e.to_string()))?;
+    if key.log_id().as_slice() != log.log_id.as_slice() || origin != v.log.origin {
+        return Err(fail(format!(
+            "the checkpoint is for `{origin}`, not the entry's log `{}`",
+            v.log.origin
+        )));
+    }
+    let note = key.verify(checkpoint).map_err(|e| {
+        fail(format!(
+            "the checkpoint is not signed by the log's key: {e}"
+        ))
+    })?;
+    let cp = Checkpoint::parse(&note.text).map_err(|e| fail(e.to_string()))?;
+    if entry.log_index >= cp.size {
+        return Err(fail(format!(
+            "log index {} is beyond the checkpoint (size {}): it predates this attestation",
+            entry.log_index, cp.size
+        )));
+    }
+    if v.log.tree_size > cp.size {
+        return Err(fail(format!(
+            "the attestation's checkpoint (size {}) is newer than the checkpoint (size {})",
+            v.log.tree_size, cp.size
+        )));
+    }
+    let proof =
+        prove_from_tiles(tiles, entry.log_index, cp.size, Some(v.log.tree_size)).map_err(|e| {
+            match e {
+                StoreError::Missing { path } => ProveError::Missing {
+                    tile: path
+                        .strip_prefix(tiles)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .into_owned(),
+                    index: entry.log_index,
+                },
+                other => fail(format!("the tiles: {other}")),
+            }
+        })?;
+    let leaf = merkle::leaf_hash(&entry.canonicalized_body);
+    if proof.leaf != leaf {
+        return Err(fail(format!(
+            "tampered tile: the level-0 tile holds another leaf at index {}",
+            entry.log_index
+        )));
+    }
+    if proof.root != cp.root {
+        return Err(fail(format!(
+            "tampered tile: the tiles do not hash to the signed checkpoint's root (size {})",
+            cp.size
+        )));
+    }
+    merkle::verify_inclusion(entry.log_index, cp.size, &leaf, &proof.inclusion, &cp.root)
+        .map_err(|e| fail(format!("inclusion in the checkpoint: {e}")))?;
+    if v.log.tree_size < cp.size {
+        merkle::verify_consistency(
+            v.log.tree_size,
+            cp.size,
+            &v.log.root,
+            &cp.root,
+            &proof.consistency,
+        )
+        .map_err(|e| {
+            fail(format!(
+                "the attestation's checkpoint (size {}) is not consistent with the checkpoint \
+                 (size {}): {e}",
+                v.log.tree_size, cp.size
+            ))
+        })?;
+    }
+    Ok(cp)
 }
 
 /// A relative path with normal components only, as a `/`-joined string.

@@ -27,6 +27,10 @@ Trust material, one of:
   --offline --trust-bundle FILE  an offline trust bundle (`stella trust bundle create`); opens no
                                  socket: the image must be an OCI layout (`stella cp REF oci:DIR:TAG`)
 
+Online proof refresh (--log-url URL [--log-mirror URL] [--tile-cache DIR]): each entry is proven
+again in the log's current checkpoint, from its tiles, through a circuit breaker that fails over to
+the mirror and then to the tiles cached by earlier runs.
+
 Policy (YAML, all keys optional):
   predicateTypes: [cyclonedx, spdx]   # each needs a verified attestation (names or URIs)
   identities:                         # allowed keyless signers, `*` globs
@@ -76,6 +80,16 @@ pub struct VerifyArgs {
     platform: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Refresh each proof online: prove the entry in the log's current checkpoint from its tiles
+    /// (and the consistency with the attestation's checkpoint), reading through a circuit breaker.
+    #[arg(long, conflicts_with = "offline")]
+    log_url: Option<String>,
+    /// A mirror of the log (tile proxy) to fail over to when the log does not answer.
+    #[arg(long, requires = "log_url")]
+    log_mirror: Option<String>,
+    /// Where tiles read from the log are kept (the last fallback when no log answers).
+    #[arg(long, env = "STELLA_TILE_CACHE")]
+    tile_cache: Option<PathBuf>,
 }
 
 /// The policy file.
@@ -242,6 +256,8 @@ fn spki_from_pem(pem: &str) -> Option<Vec<u8>> {
 struct Checked {
     referrer: Referrer,
     outcome: Result<Verified, String>,
+    /// The checkpoint the proof was refreshed to, and where its tiles came from.
+    refreshed: Option<Value>,
 }
 
 /// Verification of one subject manifest.
@@ -353,6 +369,14 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         Ok::<_, Failure>((subjects, found))
     })?;
 
+    let refresh = match &a.log_url {
+        Some(url) => Some(upstream(
+            url,
+            a.log_mirror.as_deref(),
+            a.tile_cache.as_deref(),
+        )?),
+        None => None,
+    };
     let now = now_secs();
     let mut reports = Vec::new();
     for s in &subjects {
@@ -360,13 +384,21 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         exp.subject_digest = Some(s.digest.clone());
         let mut attestations = Vec::new();
         for (r, bytes) in found.iter().filter(|(r, _)| r.subject == s.digest) {
-            let outcome = match bytes {
+            let mut outcome = match bytes {
                 Err(e) => Err(format!("cannot fetch the bundle: {e}")),
                 Ok(b) => check_one(b, &root, &exp, &policy, bundle.as_ref(), now),
             };
+            let mut refreshed = None;
+            if let (Some(up), Ok(v), Ok(b)) = (&refresh, &outcome, bytes) {
+                match runtime.block_on(refresh_proof(up, b, v, &root)) {
+                    Ok(r) => refreshed = Some(r),
+                    Err(e) => outcome = Err(format!("proof refresh: {e}")),
+                }
+            }
             attestations.push(Checked {
                 referrer: r.clone(),
                 outcome,
+                refreshed,
             });
         }
         let failures = requirements(&policy, &attestations);
@@ -532,6 +564,9 @@ fn report_json(
                     match &c.outcome {
                         Ok(v) => {
                             o["verified"] = json!(true);
+                            if let Some(r) = &c.refreshed {
+                                o["refreshed"] = r.clone();
+                            }
                             o["predicateType"] = json!(v.predicate_type);
                             o["signer"] = signer_json(&v.signed_by);
                             o["log"] = json!({
@@ -621,6 +656,92 @@ fn text_report(report: &Value) -> String {
     }
     s.push_str(if ok { "verified\n" } else { "NOT verified\n" });
     s
+}
+
+/// The log client for proof refresh: a breaker that opens at the first failure (a one-shot command
+/// has no time to count), the mirror, and the tile cache.
+fn upstream(
+    url: &str,
+    mirror: Option<&str>,
+    cache: Option<&Path>,
+) -> Result<attestor::upstream::Upstream, Failure> {
+    let cache_dir = match cache {
+        Some(c) => c.to_path_buf(),
+        None => {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            let name: String = url
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            base.join("stella").join("tiles").join(name)
+        }
+    };
+    attestor::upstream::Upstream::new(attestor::upstream::UpstreamConfig {
+        primary: url.to_owned(),
+        mirror: mirror.map(str::to_owned),
+        breaker: attestor::breaker::BreakerConfig {
+            failure_threshold: 1,
+            ..attestor::breaker::BreakerConfig::default()
+        },
+        timeout: std::time::Duration::from_secs(10),
+        cache_dir,
+    })
+    .map_err(|e| (exit::FAILURE, e.to_string()))
+}
+
+/// Proves the entry in the log's current checkpoint (see [`crate::trust_bundle::prove_in_tiles`]),
+/// reading the checkpoint and each missing tile through the breaker into the cache.
+async fn refresh_proof(
+    up: &attestor::upstream::Upstream,
+    bytes: &[u8],
+    v: &Verified,
+    root: &TrustedRoot,
+) -> Result<Value, String> {
+    use crate::trust_bundle::{prove_in_tiles, ProveError};
+    let read = |path: String| async move {
+        let a = up.read(&path).await.map_err(|e| e.to_string())?;
+        if a.status != 200 {
+            return Err(format!("the log answers {} for {path}", a.status));
+        }
+        Ok::<_, String>(a)
+    };
+    let cp = read("checkpoint".into()).await?;
+    let source = cp.source;
+    let text = String::from_utf8(cp.body).map_err(|_| "the checkpoint is not UTF-8".to_owned())?;
+    let dir = up.cache_dir().to_path_buf();
+    let mut sources = vec![source.as_str()];
+    for _ in 0..256 {
+        match prove_in_tiles(&dir, &text, bytes, v, root) {
+            Ok(cp) => {
+                sources.sort_unstable();
+                sources.dedup();
+                return Ok(json!({"treeSize": cp.size, "sources": sources}));
+            }
+            Err(ProveError::Missing { tile, .. }) => {
+                let a = read(tile.clone()).await?;
+                sources.push(a.source.as_str());
+                // The cache write is best effort; make sure the tile is where the proof looks.
+                let p = dir.join(&tile);
+                if std::fs::read(&p).map(|b| b != a.body).unwrap_or(true) {
+                    if let Some(parent) = p.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                    }
+                    std::fs::write(&p, &a.body).map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+            }
+            Err(ProveError::Failed(e)) => return Err(e),
+        }
+    }
+    Err("more than 256 tiles for one proof".into())
 }
 
 #[cfg(test)]

@@ -614,3 +614,146 @@ fn verify_from_a_registry_without_the_referrers_api() {
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
 }
+
+/// A static file server over `dir` on 127.0.0.1 (Python's http.server: a "tile proxy" we did not
+/// write), killed on drop.
+struct StaticFiles(std::process::Child, String);
+
+impl Drop for StaticFiles {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn static_files(dir: &Path) -> StaticFiles {
+    let port = crate::support::free_port();
+    let server = StaticFiles(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        format!("http://127.0.0.1:{port}"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("http.server did not start");
+}
+
+#[test]
+fn proof_refresh_goes_through_the_breaker_to_the_mirror_then_the_cache() {
+    let a = attested();
+    let root = a.root.to_str().unwrap();
+    // More entries after the attestation, so the refreshed checkpoint is larger than the bundle's.
+    let sbom2 = a.dir.join("sbom2.cdx.json");
+    std::fs::write(
+        &sbom2,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}"#,
+    )
+    .unwrap();
+    let key = a.dir.join("client.key");
+    for _ in 0..2 {
+        ok(stella(&[
+            "attest",
+            &a.image.replace(":single", ":multi"),
+            "--sbom",
+            sbom2.to_str().unwrap(),
+            "--server",
+            &a.srv.url,
+            "--key",
+            key.to_str().unwrap(),
+        ]));
+    }
+    let refresh = |log: &str, mirror: Option<&str>, cache: &Path| {
+        let mut args = vec![
+            "verify",
+            "--format",
+            "json",
+            &a.image,
+            "--trusted-root",
+            root,
+            "--log-url",
+            log,
+            "--tile-cache",
+            cache.to_str().unwrap(),
+        ];
+        if let Some(m) = mirror {
+            args.extend(["--log-mirror", m]);
+        }
+        let out = stella(&args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, v["subjects"][0]["attestations"][0].clone())
+    };
+    // The primary answers.
+    let c1 = a.dir.join("cache1");
+    let (out, att) = refresh(&a.srv.url, None, &c1);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(att["refreshed"]["sources"], json!(["primary"]), "{att:#}");
+    let bundle_size = att["log"]["treeSize"].as_u64().unwrap();
+    let refreshed_size = att["refreshed"]["treeSize"].as_u64().unwrap();
+    assert!(refreshed_size > bundle_size, "{att:#}");
+
+    // The primary is down: the mirror (a plain static server over the log's files) answers.
+    let mirror = static_files(&a.data.path().join("attestor/log"));
+    let dead = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let c2 = a.dir.join("cache2");
+    let (out, att) = refresh(&dead, Some(&mirror.1), &c2);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(att["refreshed"]["sources"], json!(["mirror"]), "{att:#}");
+    assert_eq!(att["refreshed"]["treeSize"], refreshed_size);
+
+    // Both down: the tiles cached by the last run prove it.
+    drop(mirror);
+    let (out, att) = refresh(&dead, Some(&dead), &c2);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(att["refreshed"]["sources"], json!(["cache"]), "{att:#}");
+
+    // Both down and nothing cached: not verified, and the reason says why.
+    let (out, att) = refresh(&dead, None, &a.dir.join("cache3"));
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = att["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("proof refresh: no upstream log answered"),
+        "{reason}"
+    );
+
+    // A cached tile tampered with while both are down.
+    let tile = std::fs::read_dir(c2.join("tile/0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file() || p.is_dir())
+        .unwrap();
+    let tile = if tile.is_dir() {
+        std::fs::read_dir(&tile)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    } else {
+        tile
+    };
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    let (out, att) = refresh(&dead, None, &c2);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        att["reason"].as_str().unwrap().contains("tampered tile"),
+        "{att:#}"
+    );
+}
