@@ -113,7 +113,7 @@ pub enum VerifyError {
     EntryMismatch(String),
     #[error("the inclusion proof does not verify: {0}")]
     Inclusion(String),
-    #[error("the checkpoint's origin `{origin}` is not the log {log_id} of the trusted root")]
+    #[error("the checkpoint's origin `{origin}` and the trusted root's key for log {log_id} do not make that log id: a wrong origin or a wrong log key")]
     CheckpointOrigin { origin: String, log_id: String },
     #[error("the checkpoint is not signed by the log's key: {0}")]
     CheckpointSignature(String),

@@ -1286,6 +1286,34 @@ mod verify_staging {
             assert!(check(&err), "checkpoint {what}: {err}");
         }
 
+        // The trusted root with another key for the log (same log id): a wrong log key.
+        let mut root = json_of(&testdata("trusted_root_staging.json"));
+        let other_key = {
+            let mut k = STANDARD
+                .decode(root["tlogs"][3]["publicKey"]["rawBytes"].as_str().unwrap())
+                .unwrap();
+            let last = k.len() - 1;
+            k[last] ^= 1;
+            STANDARD.encode(k)
+        };
+        for tlog in root["tlogs"].as_array_mut().unwrap() {
+            if tlog["baseUrl"] == "https://log2025-alpha3.rekor.sigstage.dev" {
+                tlog["publicKey"]["rawBytes"] = Value::String(other_key.clone());
+            }
+        }
+        let wrong_key = TrustedRoot::parse(&serde_json::to_vec(&root).unwrap()).unwrap();
+        let err = verify_bundle(&testdata(CONDA), &wrong_key, &expect()).unwrap_err();
+        assert!(matches!(err, VerifyError::CheckpointOrigin { .. }), "{err}");
+        assert!(err.to_string().contains("wrong log key"), "{err}");
+        // And without that log at all.
+        root["tlogs"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t["baseUrl"] != "https://log2025-alpha3.rekor.sigstage.dev");
+        let no_log = TrustedRoot::parse(&serde_json::to_vec(&root).unwrap()).unwrap();
+        let err = verify_bundle(&testdata(CONDA), &no_log, &expect()).unwrap_err();
+        assert!(matches!(err, VerifyError::UnknownLog { .. }), "{err}");
+
         // No timestamp: a short-lived certificate long expired, with nothing to prove when it signed.
         let mut v = good.clone();
         v["verificationMaterial"]
