@@ -10,6 +10,7 @@ mod release;
 mod scan;
 mod serve;
 mod trust;
+mod tuf_cmd;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,9 @@ pub mod exit {
     /// `release verify`: no valid release signature (none attached, by an untrusted key, made for
     /// another image, or malformed).
     pub const NOT_VERIFIED: u8 = 7;
+    /// `trust update|status`: TUF metadata or a target was rejected (signature threshold,
+    /// rollback, expiry, version, length or hash, endless data).
+    pub const TRUST: u8 = 8;
 }
 
 const EXIT_CODES: &str = "\
@@ -45,7 +49,8 @@ Exit codes:
   4  registry error (unreachable, authentication refused, not found)
   5  the output could not be written
   6  nothing found (no SBOM or referrer of the requested kind attached)
-  7  release verify: no valid release signature (missing, untrusted key, another image's, malformed)";
+  7  release verify: no valid release signature (missing, untrusted key, another image's, malformed)
+  8  trust: TUF metadata or a target rejected (threshold, rollback, expired, version, hash)";
 
 #[derive(Debug, Parser)]
 #[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
@@ -79,7 +84,8 @@ enum Command {
     /// Sign an SBOM for an image (in-toto statement, DSSE), log it, push the Sigstore bundle.
     #[command(after_help = attest::AFTER_HELP)]
     Attest(attest::AttestArgs),
-    /// Export the stack's trust material (Sigstore trusted_root.json, ClientTrustConfig).
+    /// Trust material: export the stack's (Sigstore trusted_root.json, ClientTrustConfig), the TUF
+    /// client (init, update, status) and TUF repository tooling (repo).
     #[command(subcommand)]
     Trust(trust::TrustCommand),
 }

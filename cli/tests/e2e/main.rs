@@ -39,4 +39,5 @@ mod tlog;
 mod trivy;
 mod trivy_lang;
 mod trivy_rpm_apk;
+mod tuf;
 mod usage;
