@@ -237,3 +237,128 @@ pub fn add_sigstore_targets(
     }
     Ok(added)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{Metadata, RoleMetadata as _};
+    use crate::repository::InitOptions;
+
+    const NOW: i64 = 1_893_456_000;
+    const DAY: i64 = 86_400;
+
+    fn targets_of(repo: &Repository) -> Targets {
+        Targets::from_signed(repo.targets()).unwrap()
+    }
+
+    #[test]
+    fn dual_key_rotation_grace_then_retire() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            root_keys: 1,
+            root_threshold: 1,
+            ..InitOptions::default()
+        };
+        let (dir, keys) = (tmp.path().join("repo"), tmp.path().join("keys"));
+        let mut repo = Repository::init(&dir, &keys, &opts, NOW).unwrap();
+        repo.add_target(
+            "org-signing-key-v1.pub",
+            b"k1",
+            Some(custom_active("org-signing-key")),
+        )
+        .unwrap();
+        repo.add_target("other.pub", b"o", Some(custom_active("other")))
+            .unwrap();
+        repo.publish().unwrap();
+        let names = |ks: Vec<TrustedKey>| {
+            ks.into_iter()
+                .map(|k| (k.name, k.status))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(trusted_keys(&targets_of(&repo), "org-signing-key", NOW)),
+            [("org-signing-key-v1.pub".to_string(), KeyStatus::Active)]
+        );
+
+        rotate_key(
+            &mut repo,
+            "org-signing-key",
+            "org-signing-key-v2.pub",
+            b"k2",
+            NOW + 14 * DAY,
+        )
+        .unwrap();
+        repo.publish().unwrap();
+        let t = targets_of(&repo);
+        // During grace both keys are trusted.
+        assert_eq!(
+            names(trusted_keys(&t, "org-signing-key", NOW + DAY)),
+            [
+                ("org-signing-key-v1.pub".to_string(), KeyStatus::Grace),
+                ("org-signing-key-v2.pub".to_string(), KeyStatus::Active)
+            ]
+        );
+        // After grace_until only the new one, even before the old one is retired.
+        assert_eq!(
+            names(trusted_keys(&t, "org-signing-key", NOW + 15 * DAY)),
+            [("org-signing-key-v2.pub".to_string(), KeyStatus::Active)]
+        );
+        assert!(retire_key(&mut repo, "org-signing-key", "other.pub").is_err());
+        retire_key(&mut repo, "org-signing-key", "org-signing-key-v1.pub").unwrap();
+        repo.publish().unwrap();
+        let t = targets_of(&repo);
+        assert!(!t.targets.contains_key("org-signing-key-v1.pub"));
+        assert_eq!(trusted_keys(&t, "org-signing-key", NOW).len(), 1);
+
+        // What was published verifies with the published root, version by version.
+        let root =
+            Metadata::<crate::Root>::from_bytes(&std::fs::read(dir.join("root.json")).unwrap())
+                .unwrap();
+        let v = t.version;
+        let bytes = std::fs::read(dir.join(format!("{v}.targets.json"))).unwrap();
+        let md = Metadata::<Targets>::from_bytes(&bytes).unwrap();
+        root.signed
+            .verify_role(crate::Role::Targets, &md.canonical_signed, &md.signatures)
+            .unwrap();
+    }
+
+    #[test]
+    fn sigstore_targets_from_a_trusted_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            root_keys: 1,
+            root_threshold: 1,
+            ..InitOptions::default()
+        };
+        let mut repo =
+            Repository::init(&tmp.path().join("r"), &tmp.path().join("k"), &opts, NOW).unwrap();
+        let tr = br#"{"tlogs":[{"publicKey":{"rawBytes":"AAEC"}}],"ctlogs":[{"publicKey":{"rawBytes":"AwQF"}}],
+            "certificateAuthorities":[{"certChain":{"certificates":[{"rawBytes":"BgcI"},{"rawBytes":"CQoL"}]}}],
+            "timestampAuthorities":[{"certChain":{"certificates":[{"rawBytes":"DA0O"}]}}]}"#;
+        let added = add_sigstore_targets(&mut repo, tr, Some(br#"{"rekor":"x"}"#)).unwrap();
+        assert_eq!(
+            added,
+            [
+                TRUSTED_ROOT,
+                SERVICE_MAP,
+                REKOR_KEY,
+                CTFE_KEY,
+                FULCIO_CHAIN,
+                TSA_CHAIN
+            ]
+        );
+        let t = targets_of(&repo);
+        assert_eq!(t.targets[TRUSTED_ROOT].length, tr.len() as u64);
+        let pem = std::fs::read_to_string(tmp.path().join("r/targets").join(format!(
+            "{}.{FULCIO_CHAIN}",
+            t.targets[FULCIO_CHAIN].hashes[0].1
+        )))
+        .unwrap();
+        assert_eq!(
+            pem,
+            "-----BEGIN CERTIFICATE-----\nBgcI\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nCQoL\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(trusted_keys(&t, "rekor-key", NOW).len(), 1);
+        assert!(add_sigstore_targets(&mut repo, b"not json", None).is_err());
+    }
+}

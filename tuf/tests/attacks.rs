@@ -253,6 +253,62 @@ fn generate() -> BTreeMap<&'static str, (Files, Files)> {
         repo.insert(name, long);
         out.insert("endless-target", (client, repo));
     }
+    // targets-rollback: the client trusts snapshot v2 (targets v2); the repository's snapshot v3
+    // names targets v1.
+    {
+        let (mut client, mut repo) = base(&k);
+        let mut newer = Files::new();
+        publish(&mut newer, &k, &k.ts1, 2, 2, 2);
+        client.insert(
+            "metadata/timestamp.json".into(),
+            newer["timestamp.json"].clone(),
+        );
+        client.insert(
+            "metadata/snapshot.json".into(),
+            newer["2.snapshot.json"].clone(),
+        );
+        publish(&mut repo, &k, &k.ts1, 1, 3, 3);
+        out.insert("targets-rollback", (client, repo));
+    }
+    // snapshot-meta-removed: the client trusts snapshot v2 listing targets.json; snapshot v3 drops it.
+    {
+        let (mut client, mut repo) = base(&k);
+        let mut newer = Files::new();
+        publish(&mut newer, &k, &k.ts1, 2, 2, 2);
+        client.insert(
+            "metadata/timestamp.json".into(),
+            newer["timestamp.json"].clone(),
+        );
+        client.insert(
+            "metadata/snapshot.json".into(),
+            newer["2.snapshot.json"].clone(),
+        );
+        let snap = json!({"_type": "snapshot", "spec_version": "1.0.31", "version": 3,
+            "expires": FUTURE, "meta": {}});
+        let snap = signed_bytes(&snap, &[&k.snapshot]);
+        let ts = signed_bytes(&timestamp_signed(3, FUTURE, &snap, 3), &[&k.ts1]);
+        repo.insert("3.snapshot.json".into(), snap);
+        repo.insert("timestamp.json".into(), ts);
+        out.insert("snapshot-meta-removed", (client, repo));
+    }
+    // root-skips-version: 2.root.json is validly signed but says version 3.
+    {
+        let (client, mut repo) = base(&k);
+        let v3 = root_signed(
+            3,
+            FUTURE,
+            &[&k.r1, &k.r2, &k.r3],
+            2,
+            &k.targets,
+            &k.snapshot,
+            &k.ts1,
+        );
+        repo.insert(
+            "2.root.json".into(),
+            signed_bytes(&v3, &[&k.r1, &k.r2, &k.r3]),
+        );
+        out.insert("root-skips-version", (client, repo));
+    }
     out
 }
 
@@ -489,4 +545,31 @@ fn offline_bundle() {
     std::fs::write(b.join("targets/trusted_root.json"), b"{}").unwrap();
     let e = stella_tuf::bundle_target(b, &root, "trusted_root.json", NOW).unwrap_err();
     assert!(matches!(e, Error::LengthOrHashMismatch { .. }), "{e:?}");
+}
+
+#[test]
+fn targets_rollback_in_snapshot() {
+    let e = rejected("targets-rollback");
+    assert!(
+        matches!(&e, Error::RollbackAttack { role, trusted: 2, got: 1 } if role == "targets"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn snapshot_meta_removed() {
+    let e = rejected("snapshot-meta-removed");
+    assert!(
+        matches!(&e, Error::MetaRemoved { name } if name == "targets.json"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn root_must_be_exactly_the_next_version() {
+    let e = rejected("root-skips-version");
+    assert!(
+        matches!(&e, Error::BadVersion { role, expected: 2, got: 3 } if role == "root"),
+        "{e:?}"
+    );
 }
