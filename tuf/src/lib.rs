@@ -9,8 +9,10 @@
 //! remove targets, refresh the timestamp, rotate root keys, rotate target keys with a grace period
 //! ([`stella::rotate_key`]); publishes static files any web server serves.
 //!
-//! Not done here: delegated targets roles are not followed (top-level targets only; a
-//! `delegations` field is kept but ignored), and TAP-style extensions are not implemented.
+//! Delegated targets roles are followed when a target is looked up (pre-order depth-first search,
+//! `paths` / `path_hash_prefixes`, terminating roles, at most 32 roles). Not done here: the
+//! repository tooling only writes top-level targets (no delegations), succinct hash-bin
+//! delegations (TAP 15) and other TAPs.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), stella_tuf::Error> {

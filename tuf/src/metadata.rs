@@ -95,13 +95,111 @@ pub struct TargetFile {
     pub custom: Option<Value>,
 }
 
-/// Targets metadata (top-level). Delegations are kept as raw JSON and not followed.
+/// Targets metadata (top-level or delegated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Targets {
     pub version: u64,
     pub expires: String,
     pub targets: BTreeMap<String, TargetFile>,
-    pub delegations: Option<Value>,
+    pub delegations: Option<Delegations>,
+}
+
+/// The roles a targets role delegates to, and their keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Delegations {
+    pub keys: BTreeMap<String, Key>,
+    pub roles: Vec<DelegatedRole>,
+}
+
+/// A delegated targets role: its keys, threshold and the target paths it is trusted for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DelegatedRole {
+    pub name: String,
+    pub keyids: Vec<String>,
+    pub threshold: u64,
+    #[serde(default)]
+    pub terminating: bool,
+    pub paths: Option<Vec<String>>,
+    pub path_hash_prefixes: Option<Vec<String>>,
+}
+
+/// Whether `name` is a role name we accept for a delegated role: it becomes a file name.
+pub fn is_safe_role_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !matches!(
+            name,
+            "root" | "timestamp" | "snapshot" | "targets" | "." | ".."
+        )
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `fnmatch`-style match of one path component (`*` and `?`; `*` never crosses a `/` because
+/// components are matched one by one).
+fn component_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            component_matches(rest, text)
+                || text
+                    .split_first()
+                    .is_some_and(|(_, t)| component_matches(pattern, t))
+        }
+        (Some((b'?', rest)), Some((_, t))) => component_matches(rest, t),
+        (Some((p, rest)), Some((c, t))) if p == c => component_matches(rest, t),
+        _ => false,
+    }
+}
+
+impl DelegatedRole {
+    /// Whether this role is trusted for `target` (python-tuf's rule: a `paths` pattern matches
+    /// component by component with the same number of components, or the SHA-256 of the target
+    /// path starts with one of `path_hash_prefixes`).
+    pub fn is_for(&self, target: &str) -> bool {
+        if let Some(paths) = &self.paths {
+            let parts: Vec<&str> = target.split('/').collect();
+            return paths.iter().any(|p| {
+                let pp: Vec<&str> = p.split('/').collect();
+                pp.len() == parts.len()
+                    && pp.iter().zip(&parts).all(|(a, b)| {
+                        a.len() <= 256 && component_matches(a.as_bytes(), b.as_bytes())
+                    })
+            });
+        }
+        if let Some(prefixes) = &self.path_hash_prefixes {
+            let h = hex(&Sha256::digest(target.as_bytes()));
+            return prefixes.iter().any(|p| h.starts_with(p.as_str()));
+        }
+        false
+    }
+}
+
+impl Delegations {
+    /// Checks that a threshold of the keys this delegation gives role `name` signed the metadata.
+    pub fn verify_role(
+        &self,
+        name: &str,
+        canonical_signed: &[u8],
+        signatures: &[Signature],
+    ) -> Result<()> {
+        let role = self
+            .roles
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::Missing {
+                role: format!("delegation to {name}"),
+            })?;
+        verify_threshold(
+            name,
+            &self.keys,
+            &role.keyids,
+            role.threshold,
+            canonical_signed,
+            signatures,
+        )
+    }
 }
 
 /// A parsed metadata file: the typed `signed` part, its canonical bytes and the signatures.
@@ -311,7 +409,29 @@ impl RoleMetadata for Targets {
             version,
             expires,
             targets,
-            delegations: v.get("delegations").cloned(),
+            delegations: match v.get("delegations") {
+                None => None,
+                Some(d) => {
+                    let d: Delegations = serde_json::from_value(d.clone())
+                        .map_err(|e| Error::malformed("targets", format!("delegations: {e}")))?;
+                    if d.roles.iter().any(|r| r.threshold < 1) {
+                        return Err(Error::malformed(
+                            "targets",
+                            "a delegated role has threshold 0",
+                        ));
+                    }
+                    if d.roles
+                        .iter()
+                        .any(|r| r.paths.is_some() == r.path_hash_prefixes.is_some())
+                    {
+                        return Err(Error::malformed(
+                            "targets",
+                            "a delegated role needs exactly one of paths and path_hash_prefixes",
+                        ));
+                    }
+                    Some(d)
+                }
+            },
         })
     }
     fn version(&self) -> u64 {
@@ -375,28 +495,49 @@ impl Root {
         let keys = self.roles.get(role.name()).ok_or_else(|| Error::Missing {
             role: role.name().into(),
         })?;
-        let mut counted = BTreeSet::new();
-        for s in signatures {
-            if counted.contains(&s.keyid) || !keys.keyids.contains(&s.keyid) {
-                continue;
-            }
-            let (Some(key), Some(sig)) = (self.keys.get(&s.keyid), unhex(&s.sig)) else {
-                continue;
-            };
-            if key.verify(canonical_signed, &sig) {
-                counted.insert(s.keyid.clone());
-            }
-        }
-        let valid = counted.len() as u64;
-        if valid < keys.threshold {
-            return Err(Error::ThresholdNotMet {
-                role: role.name().into(),
-                valid,
-                threshold: keys.threshold,
-            });
-        }
-        Ok(())
+        verify_threshold(
+            role.name(),
+            &self.keys,
+            &keys.keyids,
+            keys.threshold,
+            canonical_signed,
+            signatures,
+        )
     }
+}
+
+/// Counts distinct keys among `keyids` (looked up in `keys`) with a valid signature over
+/// `canonical_signed`; fewer than `threshold` is [`Error::ThresholdNotMet`]. A key that signs twice
+/// counts once; keys not in `keyids` count nothing.
+fn verify_threshold(
+    role: &str,
+    keys: &BTreeMap<String, Key>,
+    keyids: &[String],
+    threshold: u64,
+    canonical_signed: &[u8],
+    signatures: &[Signature],
+) -> Result<()> {
+    let mut counted = BTreeSet::new();
+    for s in signatures {
+        if counted.contains(&s.keyid) || !keyids.contains(&s.keyid) {
+            continue;
+        }
+        let (Some(key), Some(sig)) = (keys.get(&s.keyid), unhex(&s.sig)) else {
+            continue;
+        };
+        if key.verify(canonical_signed, &sig) {
+            counted.insert(s.keyid.clone());
+        }
+    }
+    let valid = counted.len() as u64;
+    if valid < threshold {
+        return Err(Error::ThresholdNotMet {
+            role: role.into(),
+            valid,
+            threshold,
+        });
+    }
+    Ok(())
 }
 
 /// Checks `data` against a length and every hash (sha256, sha512; any other algorithm is refused).

@@ -1,6 +1,8 @@
 //! The sans-IO core of the client: the set of trusted top-level metadata and the checks that gate
 //! every update of it (spec §5.3–§5.6). Bytes in, trusted metadata or a precise error out.
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
 use crate::metadata::{check_length_hashes, Metadata, Role, Root, Snapshot, Targets, Timestamp};
 
@@ -12,6 +14,7 @@ pub struct TrustedSet {
     timestamp: Option<Metadata<Timestamp>>,
     snapshot: Option<Metadata<Snapshot>>,
     targets: Option<Metadata<Targets>>,
+    delegated: BTreeMap<String, Metadata<Targets>>,
 }
 
 impl TrustedSet {
@@ -27,6 +30,7 @@ impl TrustedSet {
             timestamp: None,
             snapshot: None,
             targets: None,
+            delegated: BTreeMap::new(),
         })
     }
 
@@ -45,6 +49,15 @@ impl TrustedSet {
     /// The trusted top-level targets, if loaded.
     pub fn targets(&self) -> Option<&Metadata<Targets>> {
         self.targets.as_ref()
+    }
+
+    /// A trusted targets role by name: `targets` or a delegated role loaded earlier.
+    pub fn targets_role(&self, name: &str) -> Option<&Metadata<Targets>> {
+        if name == "targets" {
+            self.targets.as_ref()
+        } else {
+            self.delegated.get(name)
+        }
     }
 
     /// Spec §5.3.4–§5.3.8: the next root must be signed by a threshold of the trusted root's keys
@@ -207,6 +220,58 @@ impl TrustedSet {
         }
         new.check_expiry(self.now)?;
         self.targets = Some(new);
+        Ok(())
+    }
+}
+
+impl TrustedSet {
+    /// Spec §5.6 for delegated role `role`, delegated by the trusted targets role `delegator`:
+    /// length and hashes per the snapshot (unless read back from the cache), a threshold of the
+    /// keys the delegator names, the version the snapshot names, not expired.
+    pub fn update_delegated_targets(
+        &mut self,
+        bytes: &[u8],
+        role: &str,
+        delegator: &str,
+        trusted: bool,
+    ) -> Result<()> {
+        let ts_version = self.fresh_timestamp()?.signed.snapshot_meta.version;
+        self.check_snapshot_final(ts_version)?;
+        let meta = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.signed.meta.get(&format!("{role}.json")))
+            .ok_or_else(|| Error::malformed("snapshot", format!("meta has no {role}.json")))?
+            .clone();
+        if !trusted {
+            check_length_hashes(role, bytes, meta.length, &meta.hashes)?;
+        }
+        let parent = self.targets_role(delegator).ok_or_else(|| Error::Missing {
+            role: delegator.into(),
+        })?;
+        let delegations = parent
+            .signed
+            .delegations
+            .as_ref()
+            .ok_or_else(|| Error::Missing {
+                role: format!("delegations of {delegator}"),
+            })?;
+        let new = Metadata::<Targets>::from_bytes(bytes)?;
+        delegations.verify_role(role, &new.canonical_signed, &new.signatures)?;
+        if new.signed.version != meta.version {
+            return Err(Error::BadVersion {
+                role: role.into(),
+                expected: meta.version,
+                got: new.signed.version,
+            });
+        }
+        if new.is_expired(self.now) {
+            return Err(Error::Expired {
+                role: role.into(),
+                expires: new.signed.expires.clone(),
+            });
+        }
+        self.delegated.insert(role.to_string(), new);
         Ok(())
     }
 }

@@ -8,6 +8,9 @@ use crate::fetch::{Fetcher, LocalDirFetcher};
 use crate::metadata::{check_length_hashes, Role, TargetFile};
 use crate::trusted::TrustedSet;
 
+/// The most delegated roles one target search visits.
+pub const MAX_DELEGATIONS: usize = 32;
+
 /// Download limits and other knobs. The defaults follow python-tuf's.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -210,19 +213,91 @@ impl<F: Fetcher> Updater<F> {
         self.cache.write_metadata("targets", &bytes)
     }
 
-    /// The trusted description of target `name` (after [`Updater::refresh`]).
-    pub fn target(&self, name: &str) -> Result<&TargetFile> {
+    /// Loads delegated role `role` (from the cache if it still verifies, else the repository).
+    fn load_delegated(&mut self, role: &str, delegator: &str) -> Result<()> {
+        if !crate::metadata::is_safe_role_name(role) {
+            return Err(Error::malformed(
+                delegator,
+                format!("delegated role name {role:?} is not a plain file name"),
+            ));
+        }
+        let limit = self.config.targets_max_length;
+        if let Ok(Some(local)) = self.cache.read_metadata(role, limit) {
+            if self
+                .trusted
+                .update_delegated_targets(&local, role, delegator, true)
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        let meta = self
+            .trusted
+            .snapshot()
+            .and_then(|s| s.signed.meta.get(&format!("{role}.json")))
+            .ok_or_else(|| Error::malformed("snapshot", format!("meta has no {role}.json")))?
+            .clone();
+        let name = if self.trusted.root().signed.consistent_snapshot {
+            format!("{}.{role}.json", meta.version)
+        } else {
+            format!("{role}.json")
+        };
+        let bytes = self
+            .fetcher
+            .fetch_metadata(&name, meta.length.unwrap_or(limit))?;
+        self.trusted
+            .update_delegated_targets(&bytes, role, delegator, false)?;
+        self.cache.write_metadata(role, &bytes)
+    }
+
+    /// The trusted description of target `name` (after [`Updater::refresh`]): from the top-level
+    /// targets role, else from delegated roles searched as the spec says (pre-order depth-first,
+    /// only roles whose paths cover `name`, a terminating role ends the search, at most
+    /// [`MAX_DELEGATIONS`] roles visited).
+    pub fn target(&mut self, name: &str) -> Result<TargetFile> {
         if !self.refreshed {
             return Err(Error::Missing {
                 role: "targets (call refresh first)".into(),
             });
         }
-        target_of(&self.trusted, name)
+        let mut to_visit = vec![("targets".to_string(), String::new())];
+        let mut visited = std::collections::BTreeSet::new();
+        while let Some((role, delegator)) = to_visit.pop() {
+            if visited.len() >= MAX_DELEGATIONS {
+                break;
+            }
+            if !visited.insert(role.clone()) {
+                continue;
+            }
+            if role != "targets" {
+                self.load_delegated(&role, &delegator)?;
+            }
+            let md = self
+                .trusted
+                .targets_role(&role)
+                .ok_or_else(|| Error::Missing { role: role.clone() })?;
+            if let Some(t) = md.signed.targets.get(name) {
+                return Ok(t.clone());
+            }
+            let mut children = Vec::new();
+            if let Some(d) = &md.signed.delegations {
+                for child in d.roles.iter().filter(|r| r.is_for(name)) {
+                    children.push((child.name.clone(), role.clone()));
+                    if child.terminating {
+                        to_visit.clear();
+                        break;
+                    }
+                }
+            }
+            children.reverse();
+            to_visit.extend(children);
+        }
+        Err(Error::TargetNotFound { name: name.into() })
     }
 
     /// The bytes of target `name`: the cached copy if it still matches the trusted length and
     /// hashes, else downloaded (at most its length, checked against every hash) and cached.
-    pub fn download_target(&self, name: &str) -> Result<Vec<u8>> {
+    pub fn download_target(&mut self, name: &str) -> Result<Vec<u8>> {
         let info = self.target(name)?;
         let path = self.cache.target_path(name)?;
         if let Ok(bytes) = crate::fetch::read_limited(&path, name, info.length) {
@@ -252,7 +327,7 @@ impl<F: Fetcher> Updater<F> {
     }
 
     /// Downloads every target of the top-level targets role; returns their names.
-    pub fn download_all_targets(&self) -> Result<Vec<String>> {
+    pub fn download_all_targets(&mut self) -> Result<Vec<String>> {
         let names: Vec<String> = self
             .trusted
             .targets()
@@ -263,18 +338,6 @@ impl<F: Fetcher> Updater<F> {
         }
         Ok(names)
     }
-}
-
-fn target_of<'a>(trusted: &'a TrustedSet, name: &str) -> Result<&'a TargetFile> {
-    trusted
-        .targets()
-        .ok_or_else(|| Error::Missing {
-            role: "targets".into(),
-        })?
-        .signed
-        .targets
-        .get(name)
-        .ok_or_else(|| Error::TargetNotFound { name: name.into() })
 }
 
 /// Loads the trusted metadata from a cache directory with no network: the cached root, timestamp,
@@ -297,13 +360,39 @@ pub fn load_cached(cache_dir: impl AsRef<Path>, now: i64) -> Result<TrustedSet> 
     Ok(set)
 }
 
+/// A fetcher for cache-only use: everything is absent.
+#[derive(Debug)]
+struct NoNetwork;
+
+impl Fetcher for NoNetwork {
+    fn fetch_metadata(&self, name: &str, _limit: u64) -> Result<Vec<u8>> {
+        Err(Error::NotFound {
+            path: format!("{name} (offline: not in the cache)"),
+        })
+    }
+    fn fetch_target(&self, path: &str, _limit: u64) -> Result<Vec<u8>> {
+        Err(Error::NotFound {
+            path: format!("{path} (offline: not in the cache)"),
+        })
+    }
+}
+
 /// The bytes of target `name` from a cache directory filled by `stella trust update`, with no
-/// network: the cached metadata is verified ([`load_cached`]) and the file checked against the
-/// trusted length and hashes. This is what `stella verify` calls for `trusted_root.json`.
+/// network: the cached metadata is verified ([`load_cached`]; delegated roles too, if the target
+/// is delegated) and the file checked against the trusted length and hashes. This is what
+/// `stella verify` calls for `trusted_root.json`.
 pub fn cached_target(cache_dir: impl AsRef<Path>, name: &str, now: i64) -> Result<Vec<u8>> {
-    let set = load_cached(cache_dir.as_ref(), now)?;
-    let info = target_of(&set, name)?;
-    let path = Cache::new(cache_dir.as_ref()).target_path(name)?;
+    let trusted = load_cached(cache_dir.as_ref(), now)?;
+    let cache = Cache::new(cache_dir.as_ref());
+    let path = cache.target_path(name)?;
+    let mut up = Updater {
+        cache,
+        fetcher: NoNetwork,
+        config: Config::default(),
+        trusted,
+        refreshed: true,
+    };
+    let info = up.target(name)?;
     let bytes = crate::fetch::read_limited(&path, name, info.length)?;
     check_length_hashes(name, &bytes, Some(info.length), &info.hashes)?;
     Ok(bytes)

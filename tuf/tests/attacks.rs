@@ -309,6 +309,44 @@ fn generate() -> BTreeMap<&'static str, (Files, Files)> {
         );
         out.insert("root-skips-version", (client, repo));
     }
+    // delegation: targets delegates team/* to role "team" (key 20); team lists team/key.pub.
+    // delegation-bad-signature: the same, with team.json signed by key 21 instead.
+    for (fixture, team_signer) in [
+        ("delegation", key(20)),
+        ("delegation-bad-signature", key(21)),
+    ] {
+        let (client, mut repo) = base(&k);
+        let d1 = key(20);
+        let team_key: &[u8] = b"team key\n";
+        let mut top = targets_signed(2, FUTURE, &[("trusted_root.json", TRUSTED_ROOT)]);
+        top["delegations"] = json!({
+            "keys": {d1.keyid(): d1.public()},
+            "roles": [
+                {"name": "other", "keyids": [d1.keyid()], "threshold": 1, "terminating": true,
+                 "paths": ["other/*"]},
+                {"name": "team", "keyids": [d1.keyid()], "threshold": 1, "terminating": false,
+                 "paths": ["team/*"]},
+            ],
+        });
+        let top = signed_bytes(&top, &[&k.targets]);
+        let team = targets_signed(1, FUTURE, &[("team/key.pub", team_key)]);
+        let team = signed_bytes(&team, &[&team_signer]);
+        let snap = json!({"_type": "snapshot", "spec_version": "1.0.31", "version": 2,
+            "expires": FUTURE,
+            "meta": {"targets.json": meta_entry(&top, 2), "team.json": meta_entry(&team, 1),
+                     "other.json": {"version": 1}}});
+        let snap = signed_bytes(&snap, &[&k.snapshot]);
+        let ts = signed_bytes(&timestamp_signed(2, FUTURE, &snap, 2), &[&k.ts1]);
+        repo.insert("2.targets.json".into(), top);
+        repo.insert("1.team.json".into(), team);
+        repo.insert("2.snapshot.json".into(), snap);
+        repo.insert("timestamp.json".into(), ts);
+        repo.insert(
+            format!("targets/team/{}.key.pub", sha256_hex(team_key)),
+            team_key.to_vec(),
+        );
+        out.insert(fixture, (client, repo));
+    }
     out
 }
 
@@ -374,7 +412,7 @@ fn rejected(name: &str) -> Error {
 
 #[test]
 fn valid_repository_with_root_rotation_1_2_3_and_consistent_snapshots() {
-    let up = run("valid").unwrap();
+    let mut up = run("valid").unwrap();
     let t = up.trusted();
     assert_eq!(t.root().signed.version, 3);
     assert_eq!(t.timestamp().unwrap().signed.version, 2);
@@ -570,6 +608,51 @@ fn root_must_be_exactly_the_next_version() {
     let e = rejected("root-skips-version");
     assert!(
         matches!(&e, Error::BadVersion { role, expected: 2, got: 3 } if role == "root"),
+        "{e:?}"
+    );
+}
+
+/// A delegated role is searched for targets under its paths; its metadata is verified with the
+/// keys the delegating role names, and works offline from the cache afterwards.
+#[test]
+fn delegated_role() {
+    let fixture = fixtures_dir().join("delegation");
+    let cache = tempfile::tempdir().unwrap();
+    copy_tree(&fixture.join("client"), cache.path());
+    let mut up = Updater::new(
+        cache.path(),
+        LocalDirFetcher::repository(fixture.join("repo")),
+        NOW,
+    )
+    .unwrap();
+    up.refresh().unwrap();
+    assert_eq!(up.download_target("team/key.pub").unwrap(), b"team key\n");
+    assert_eq!(up.trusted().targets_role("team").unwrap().signed.version, 1);
+    // Not under team/*: the team role is not asked, and "other" (terminating) has no file.
+    assert!(matches!(
+        up.target("elsewhere/key.pub"),
+        Err(Error::TargetNotFound { .. })
+    ));
+    assert!(matches!(up.target("other/x"), Err(Error::NotFound { .. })));
+    let offline = stella_tuf::cached_target(cache.path(), "team/key.pub", NOW).unwrap();
+    assert_eq!(offline, b"team key\n");
+}
+
+#[test]
+fn delegated_role_signed_by_an_untrusted_key() {
+    let fixture = fixtures_dir().join("delegation-bad-signature");
+    let cache = tempfile::tempdir().unwrap();
+    copy_tree(&fixture.join("client"), cache.path());
+    let mut up = Updater::new(
+        cache.path(),
+        LocalDirFetcher::repository(fixture.join("repo")),
+        NOW,
+    )
+    .unwrap();
+    up.refresh().unwrap();
+    let e = up.download_target("team/key.pub").unwrap_err();
+    assert!(
+        matches!(&e, Error::ThresholdNotMet { role, valid: 0, threshold: 1 } if role == "team"),
         "{e:?}"
     );
 }
