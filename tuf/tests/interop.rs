@@ -2,7 +2,7 @@
 //! (a) a repository made by our `Repository` is refreshed by `tuf.ngclient.Updater`, before and
 //!     after a root key rotation;
 //! (b) a repository made by `tuf.api.metadata` (consistent snapshots, an ECDSA timestamp key,
-//!     a root rotation) is accepted by our `Updater`.
+//!     a root rotation, a delegated role) is accepted by our `Updater`.
 //! Needs STELLA_PYTHON (a venv with tests/requirements.txt, which pins tuf); skips without it.
 #![allow(
     clippy::unwrap_used,
@@ -175,6 +175,12 @@ fn our_updater_accepts_a_python_tuf_repository() {
             up.refresh().unwrap();
             let info = up.target("hello.txt").unwrap();
             assert_eq!(info.custom.as_ref().unwrap()["stella"]["usage"], "test");
+            // The delegated role "team" (its own key, paths team/*).
+            assert_eq!(
+                up.download_target("team/hello.txt").unwrap(),
+                b"hello from python-tuf\n"
+            );
+            assert_eq!(up.trusted().targets_role("team").unwrap().signed.version, 1);
             up.download_target("hello.txt").unwrap()
         };
         assert_eq!(bytes, b"hello from python-tuf\n");

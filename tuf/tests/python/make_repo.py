@@ -3,7 +3,8 @@
 usage: make_repo.py OUT_DIR TARGET_FILE
 
 Root (ed25519), targets (ed25519), snapshot (ed25519), timestamp (ECDSA P-256); consistent
-snapshots; TARGET_FILE published as targets/<sha256>.<basename>. Root version 2 rotates the
+snapshots; TARGET_FILE published as targets/<sha256>.<basename>, and as team/<basename> by the
+delegated role "team" (paths team/*, its own ed25519 key). Root version 2 rotates the
 timestamp key, so the client walks 1.root.json → 2.root.json.
 """
 
@@ -13,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
-    Key,
+    DelegatedRole,
+    Delegations,
     Metadata,
     MetaFile,
     Role,
@@ -64,14 +66,38 @@ def main():
     with open(os.path.join(out, "targets", f"{tf.hashes['sha256']}.{name}"), "wb") as f:
         f.write(data)
 
+    team_signer = CryptoSigner.generate_ed25519()
+    team = Targets(expires=expires)
+    team_tf = TargetFile.from_data(f"team/{name}", data, ["sha256"])
+    team.targets[team_tf.path] = team_tf
+    os.makedirs(os.path.join(out, "targets", "team"), exist_ok=True)
+    with open(os.path.join(out, "targets", "team", f"{team_tf.hashes['sha256']}.{name}"), "wb") as f:
+        f.write(data)
+    team_md = Metadata(team)
+    team_md.sign(team_signer)
+    team_md.to_file(os.path.join(out, "1.team.json"), ser)
+
     targets = Targets(expires=expires)
     targets.targets[name] = tf
+    targets.delegations = Delegations(
+        keys={team_signer.public_key.keyid: team_signer.public_key},
+        roles={
+            "team": DelegatedRole(
+                name="team",
+                keyids=[team_signer.public_key.keyid],
+                threshold=1,
+                terminating=True,
+                paths=["team/*"],
+            )
+        },
+    )
     targets_md = Metadata(targets)
     targets_md.sign(signers["targets"])
     targets_md.to_file(os.path.join(out, "1.targets.json"), ser)
 
     snapshot = Snapshot(expires=expires)
     snapshot.meta["targets.json"] = MetaFile(version=targets.version)
+    snapshot.meta["team.json"] = MetaFile(version=team.version)
     snapshot_md = Metadata(snapshot)
     snapshot_md.sign(signers["snapshot"])
     snapshot_md.to_file(os.path.join(out, "1.snapshot.json"), ser)
