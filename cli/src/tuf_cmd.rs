@@ -154,6 +154,12 @@ pub fn status(a: StatusArgs) -> CmdResult {
     let dir = trust_dir(a.trust_dir)?;
     let cache = Cache::new(&dir);
     let now = now();
+    if !cache.metadata_path("root").is_file() {
+        return Err((
+            exit::SOURCE,
+            format!("{}: no pinned root; run `stella trust init`", dir.display()),
+        ));
+    }
     let verified = stella_tuf::load_cached(&dir, now);
     let mut roles = serde_json::Map::new();
     let mut any_expired = false;
@@ -236,12 +242,6 @@ pub fn status(a: StatusArgs) -> CmdResult {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
         Format::Text => print_status(&report),
-    }
-    if root.is_none() {
-        return Err((
-            exit::SOURCE,
-            format!("{}: no pinned root; run `stella trust init`", dir.display()),
-        ));
     }
     match verified {
         Ok(_) => Ok(()),

@@ -65,7 +65,7 @@ pub enum Error {
     #[error("key: {reason}")]
     Key { reason: String },
     /// A role's metadata is needed and not loaded yet (the workflow steps out of order).
-    #[error("no trusted {role} metadata loaded")]
+    #[error("{role}: no trusted metadata loaded")]
     Missing { role: String },
     /// The repository tooling was asked for something it cannot do.
     #[error("repository: {reason}")]

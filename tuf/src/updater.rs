@@ -81,7 +81,10 @@ impl<F: Fetcher> Updater<F> {
         let root = cache
             .read_metadata("root", config.root_max_length)?
             .ok_or_else(|| Error::Missing {
-                role: format!("root (no {})", cache.metadata_path("root").display()),
+                role: format!(
+                    "root ({} does not exist)",
+                    cache.metadata_path("root").display()
+                ),
             })?;
         let trusted = TrustedSet::new(&root, now)?;
         Ok(Self {
@@ -349,7 +352,10 @@ pub fn load_cached(cache_dir: impl AsRef<Path>, now: i64) -> Result<TrustedSet> 
         cache
             .read_metadata(role, limit)?
             .ok_or_else(|| Error::Missing {
-                role: format!("{role} (no {})", cache.metadata_path(role).display()),
+                role: format!(
+                    "{role} ({} does not exist)",
+                    cache.metadata_path(role).display()
+                ),
             })
     };
     let mut set = TrustedSet::new(&read("root", config.root_max_length)?, now)?;

@@ -90,6 +90,11 @@ fn tuf_repo_and_client_with_key_rotations() {
         }
         assert_eq!(std::fs::read_dir(keys.join("root")).unwrap().count(), 3);
     }
+    let out = stella(&["trust", "status", "--trust-dir", s(&cache)]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no pinned root; run `stella trust init`")
+    );
     ok(&stella(&[
         "trust",
         "init",
