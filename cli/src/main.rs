@@ -12,6 +12,7 @@ mod serve;
 mod trust;
 mod trust_bundle;
 mod verify;
+mod tuf_cmd;
 
 use std::process::ExitCode;
 
@@ -36,7 +37,9 @@ pub mod exit {
     /// `release verify`: no valid release signature (none attached, by an untrusted key, made for
     /// another image, or malformed).
     pub const NOT_VERIFIED: u8 = 7;
-    /// The trust material is unusable: missing, corrupt, or it fails its own checks.
+    /// The trust material is unusable or rejected: a trusted root or trust bundle missing,
+    /// corrupt or failing its checks; TUF metadata or a target rejected (signature threshold,
+    /// rollback, expiry, version, length or hash, endless data).
     pub const TRUST: u8 = 8;
 }
 
@@ -51,7 +54,8 @@ Exit codes:
   6  nothing found (no SBOM or referrer of the requested kind attached)
   7  not verified: release verify found no valid release signature; verify found no attestation
      satisfying the policy (each failure is printed with its reason)
-  8  the trust material is unusable (trusted root, trust bundle: missing, corrupt, failing checks)";
+  8  the trust material is unusable: trusted root or trust bundle missing, corrupt or failing
+     checks; TUF metadata or a target rejected (threshold, rollback, expired, version, hash)";
 
 #[derive(Debug, Parser)]
 #[command(name = "stella", version, about = "Build-time SBOMs and attestations for container images", after_help = EXIT_CODES)]
@@ -89,7 +93,8 @@ enum Command {
     /// subject) and the policy, online or offline.
     #[command(after_help = verify::AFTER_HELP)]
     Verify(verify::VerifyArgs),
-    /// Export the stack's trust material (Sigstore trusted_root.json, ClientTrustConfig).
+    /// Trust material: export the stack's (Sigstore trusted_root.json, ClientTrustConfig), the TUF
+    /// client (init, update, status), TUF repository tooling (repo) and offline trust bundles.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
 }

@@ -71,7 +71,14 @@ pub fn run_serve(args: ServeArgs) -> u8 {
             let att = Attestor::open(&attestor_dir, cfg, keyless_trust(stack), system_clock_ms())
                 .map_err(|e| e.to_string())?;
             stack.set_transparency(att.clone());
-            Ok(attestor::service::routes(att))
+            let routes = attestor::service::routes(att);
+            // A TUF repository made with `stella trust repo init DATA_DIR/tuf` is served as-is.
+            let tuf = attestor_dir.join("tuf");
+            Ok(if tuf.join("root.json").is_file() {
+                routes.merge(crate::tuf_cmd::routes(tuf))
+            } else {
+                routes
+            })
         }))),
         ..opts
     };

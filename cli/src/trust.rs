@@ -15,6 +15,15 @@ pub enum TrustCommand {
     /// Write the stack's trusted_root.json (log, keyless CA, CT log, TSA) and a Sigstore
     /// ClientTrustConfig, from its data directory (works while `stella serve` runs on it).
     Export(ExportArgs),
+    /// Pin a TUF root (trust on first use of that file) and the repository it comes from.
+    Init(crate::tuf_cmd::InitArgs),
+    /// Run the TUF client workflow against the pinned repository; download every target.
+    Update(crate::tuf_cmd::UpdateArgs),
+    /// The cached TUF metadata: versions, expiry, keys, targets.
+    Status(crate::tuf_cmd::StatusArgs),
+    /// Maintain a TUF repository (keys, targets, timestamp, rotations).
+    #[command(subcommand)]
+    Repo(crate::tuf_cmd::RepoCommand),
     /// Offline trust bundles for air-gapped verification (`stella verify --offline`).
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -49,6 +58,10 @@ pub fn run(cmd: TrustCommand) -> u8 {
     let result = match cmd {
         TrustCommand::Export(a) => export(a),
         TrustCommand::Bundle(BundleCommand::Create(a)) => crate::trust_bundle::create(a),
+        TrustCommand::Init(a) => crate::tuf_cmd::init(a),
+        TrustCommand::Update(a) => crate::tuf_cmd::update(a),
+        TrustCommand::Status(a) => crate::tuf_cmd::status(a),
+        TrustCommand::Repo(c) => crate::tuf_cmd::run_repo(c),
     };
     match result {
         Ok(()) => exit::OK,

@@ -39,5 +39,6 @@ mod tlog;
 mod trivy;
 mod trivy_lang;
 mod trivy_rpm_apk;
+mod tuf;
 mod usage;
 mod verify;
