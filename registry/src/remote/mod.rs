@@ -460,23 +460,23 @@ impl Client {
         Ok(format!("Bearer {token}"))
     }
 
-    fn manifest_url(&self, reference: &str) -> String {
+    pub(crate) fn manifest_url(&self, reference: &str) -> String {
         format!(
             "{}/v2/{}/manifests/{}",
             self.base, self.repository, reference
         )
     }
 
-    fn blob_url(&self, digest: &Digest) -> String {
+    pub(crate) fn blob_url(&self, digest: &Digest) -> String {
         format!("{}/v2/{}/blobs/{}", self.base, self.repository, digest)
     }
 
-    fn repo_display(&self) -> String {
+    pub(crate) fn repo_display(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 
     /// Fetches a manifest or index by tag or digest; returns its bytes, digest and content type.
-    async fn manifest(
+    pub(crate) async fn manifest(
         &self,
         reference: &str,
         expected: Option<(&Digest, Option<u64>)>,
@@ -520,7 +520,7 @@ impl Client {
     }
 
     /// Fetches a small blob into memory and verifies it.
-    async fn small_blob(
+    pub(crate) async fn small_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -564,7 +564,7 @@ impl Client {
 
     /// Streams a blob to `dir/<hex>` through a temporary name, hashing as it goes. A blob already there
     /// with the right size is re-hashed and reused.
-    async fn blob_to_file(
+    pub(crate) async fn blob_to_file(
         &self,
         digest: &Digest,
         size: u64,
@@ -677,7 +677,7 @@ async fn hash_file(path: &Path, digest: &Digest) -> Result<bool, SourceError> {
 }
 
 /// The sha256 and length of a file, read in chunks on a blocking thread.
-async fn digest_file(path: &Path) -> Result<(Digest, u64), SourceError> {
+pub(crate) async fn digest_file(path: &Path) -> Result<(Digest, u64), SourceError> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::Read as _;
