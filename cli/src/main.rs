@@ -4,6 +4,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod attest;
+mod cp;
 mod image;
 mod referrers;
 mod release;
@@ -82,6 +83,9 @@ enum Command {
     /// Export the stack's trust material (Sigstore trusted_root.json, ClientTrustConfig).
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Copy an image with its referrers between registries and OCI layouts (digests preserved).
+    #[command(after_help = cp::AFTER_HELP)]
+    Cp(cp::CpArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Release(command) => release::run(command),
         Command::Trust(command) => trust::run(command),
         Command::Attest(args) => attest::run(args),
+        Command::Cp(args) => cp::run(args),
     };
     ExitCode::from(code)
 }
