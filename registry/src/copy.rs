@@ -470,7 +470,7 @@ impl Copier<'_> {
                 std::fs::create_dir_all(&into)
                     .map_err(|e| at(Side::Destination)(SourceError::io(&into, e)))?;
                 client
-                    .blob_to_file(&digest, blob.size, &into)
+                    .blob_to_file(&digest, blob.size, &into, "blob")
                     .await
                     .map_err(|e| match e {
                         SourceError::Io { .. } => at(Side::Destination)(e),
@@ -482,7 +482,7 @@ impl Copier<'_> {
                 std::fs::create_dir_all(scratch)
                     .map_err(|e| at(Side::Destination)(SourceError::io(scratch, e)))?;
                 let path = from
-                    .blob_to_file(&digest, blob.size, scratch)
+                    .blob_to_file(&digest, blob.size, scratch, "blob")
                     .await
                     .map_err(at(Side::Source))?;
                 let pushed = to

@@ -657,6 +657,28 @@ fn cp_fails_clearly_and_leaves_no_half_written_layout() {
         .unwrap()
     );
     let index_before = std::fs::read(good.join("index.json")).unwrap();
+    let json_dir = tmp.path().join("json");
+    let v = json_of(
+        ok(
+            &stella_cp(
+                c,
+                &[
+                    "cp",
+                    &src,
+                    &format!("oci:{}:app", json_dir.display()),
+                    "--format",
+                    "json",
+                ],
+            ),
+            "stella cp --format json",
+        )
+        .as_bytes(),
+    );
+    assert_eq!(v["copied"]["top"]["digest"], img.index.as_str(), "{v}");
+    assert_eq!(v["copied"]["index"], true);
+    assert_eq!(v["copied"]["manifests"], 3);
+    assert_eq!(v["copied"]["blobs_copied"], 6);
+    assert_eq!(v["copied"]["tag"], "app");
 
     // A corrupt blob (same size, other bytes): exit 3, the digest named; a new destination is
     // removed, an existing one keeps its index.json.

@@ -569,6 +569,7 @@ impl Client {
         digest: &Digest,
         size: u64,
         dir: &Path,
+        what: &str,
     ) -> Result<PathBuf, SourceError> {
         let url = self.blob_url(digest);
         let final_path = dir.join(digest.hex());
@@ -586,9 +587,9 @@ impl Client {
             digest.hex(),
             std::process::id()
         )));
-        let mut resp = self.blob_response(digest, "layer", &url, false).await?;
+        let mut resp = self.blob_response(digest, what, &url, false).await?;
         let size_err = |actual: u64| SourceError::SizeMismatch {
-            what: "layer".to_owned(),
+            what: what.to_owned(),
             digest: digest.to_string(),
             location: url.clone(),
             expected: size,
@@ -626,7 +627,7 @@ impl Client {
         let actual = hasher.finish();
         if &actual != digest {
             return Err(SourceError::DigestMismatch {
-                what: "layer".to_owned(),
+                what: what.to_owned(),
                 location: url,
                 expected: digest.to_string(),
                 actual: actual.to_string(),
@@ -852,7 +853,7 @@ pub(crate) async fn resolve(
                 .acquire_owned()
                 .await
                 .map_err(|e| SourceError::Task(e.to_string()))?;
-            let path = client.blob_to_file(&digest, size, &dir).await?;
+            let path = client.blob_to_file(&digest, size, &dir, "layer").await?;
             Ok::<_, SourceError>((
                 i,
                 LayerBlob {
