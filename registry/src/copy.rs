@@ -181,6 +181,7 @@ pub async fn copy(src: &Target, dst: &Target, opts: &CopyOptions) -> Result<Copy
         dst: destination,
         opts,
         layout_referrers: None,
+        prefetched: Some((top.digest.clone(), top_bytes.clone())),
         done: BTreeMap::new(),
         artifact_types: BTreeMap::new(),
         blobs_seen: BTreeSet::new(),
@@ -275,6 +276,8 @@ struct Copier<'a> {
     opts: &'a CopyOptions,
     /// A layout source's referrers by subject, read once.
     layout_referrers: Option<BTreeMap<String, Vec<Referrer>>>,
+    /// The top manifest's digest and bytes, read before the copy started.
+    prefetched: Option<(String, Vec<u8>)>,
     /// Manifests handled: digest → whether the destination acknowledged its subject.
     done: BTreeMap<String, bool>,
     /// The artifact type of each referrer manifest copied (its `artifactType`, else its config's
@@ -304,7 +307,11 @@ impl Copier<'_> {
                     limit: MAX_MANIFESTS as u64,
                 }));
             }
-            let bytes = self.src.manifest(&desc).await.map_err(at(Side::Source))?;
+            let bytes = match self.prefetched.take() {
+                // The top manifest, read (and verified) already.
+                Some((digest, bytes)) if digest == desc.digest => bytes,
+                _ => self.src.manifest(&desc).await.map_err(at(Side::Source))?,
+            };
             let here = format!("{}@{}", self.src.location(), desc.digest);
             let doc: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| at(Side::Source)(SourceError::malformed("manifest", &here, e)))?;

@@ -18,19 +18,19 @@ use serde_json::{json, Value};
 
 use crate::support::{layer_tar, sha256, write_blob, write_image, write_index, write_layout};
 
-struct Built {
-    index: String,
-    amd64: String,
-    arm64: String,
-    attestation: String,
-    statement: Vec<u8>,
-    sbom: String,
-    bundle: String,
+pub struct Built {
+    pub index: String,
+    pub amd64: String,
+    pub arm64: String,
+    pub attestation: String,
+    pub statement: Vec<u8>,
+    pub sbom: String,
+    pub bundle: String,
 }
 
 /// An index (amd64, arm64, an attestation manifest of amd64), an SBOM referrer of the amd64 manifest
 /// and a bundle referrer of the SBOM manifest.
-fn build(dir: &Path) -> Built {
+pub fn build(dir: &Path) -> Built {
     let (amd, _) = write_image(
         dir,
         "linux",
