@@ -578,6 +578,20 @@ fn cp_carries_an_attested_image_registry_to_layout_to_registry() {
     assert_eq!(layers.len(), 1);
     assert_eq!(layers[0].statement, img.statement);
     assert_eq!(layers[0].predicate_type.as_deref(), Some(SPDX_PREDICATE));
+    // And every referrer of one digest, through the tag fallback.
+    let of_sbom = rt
+        .block_on(registry::target::referrers_of(&target, &sbom, &opts))
+        .unwrap();
+    assert_eq!(of_sbom.len(), 1);
+    assert_eq!(of_sbom[0].descriptor.digest, bundle);
+    assert_eq!(
+        of_sbom[0].descriptor.artifact_type.as_deref(),
+        Some(ARTIFACT_SIGSTORE_BUNDLE)
+    );
+    assert_eq!(
+        of_sbom[0].discovery,
+        registry::referrers::Discovery::TagFallback
+    );
 }
 
 fn code(out: &Output) -> Option<i32> {
