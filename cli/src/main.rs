@@ -4,6 +4,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod attest;
+mod cp;
 mod image;
 mod referrers;
 mod release;
@@ -11,8 +12,8 @@ mod scan;
 mod serve;
 mod trust;
 mod trust_bundle;
-mod verify;
 mod tuf_cmd;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -97,6 +98,9 @@ enum Command {
     /// client (init, update, status), TUF repository tooling (repo) and offline trust bundles.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Copy an image with its referrers between registries and OCI layouts (digests preserved).
+    #[command(after_help = cp::AFTER_HELP)]
+    Cp(cp::CpArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Trust(command) => trust::run(command),
         Command::Attest(args) => attest::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Cp(args) => cp::run(args),
     };
     ExitCode::from(code)
 }

@@ -169,7 +169,37 @@ fn list_impl(
         }
     };
 
-    // Every manifest reachable from index.json, breadth first, each read once.
+    walk(&store, &top, &location, |desc, digest, doc| {
+        if let Some(entries) = &doc.manifests {
+            for entry in entries {
+                if let Some(r) = buildkit_referrer(&store, entry, &wanted, &location)? {
+                    add(r);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(r) = subject_referrer(desc, digest, doc) {
+            if wanted.contains(&r.subject) {
+                add(r);
+            }
+        }
+        Ok(())
+    })?;
+
+    let mut out: Vec<Referrer> = found.into_values().collect();
+    sort_referrers(&mut out);
+    Ok(out)
+}
+
+/// Visits every manifest reachable from `index.json`, breadth first, each read (verified against its
+/// digest, size-bounded) once: `visit` gets its descriptor, digest and parsed document. Docker v2
+/// manifests (which cannot carry a subject) and non-manifests are skipped.
+fn walk(
+    store: &Store<'_>,
+    top: &[image::Descriptor],
+    location: &str,
+    mut visit: impl FnMut(&image::Descriptor, &Digest, &RawDoc) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
     let mut queue: VecDeque<(image::Descriptor, usize)> =
         top.iter().cloned().map(|d| (d, 0)).collect();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -180,69 +210,85 @@ fn list_impl(
         if seen.len() > MAX_CANDIDATES {
             return Err(SourceError::TooLarge {
                 what: format!("the set of manifests reachable from index.json ({MAX_CANDIDATES})"),
-                location: location.clone(),
+                location: location.to_owned(),
                 limit: MAX_CANDIDATES as u64,
             });
         }
         let declared = desc.media_type.as_deref();
         if matches!(declared, Some(t) if t != OCI_MANIFEST && t != OCI_INDEX && t != DOCKER_MANIFEST_LIST)
         {
-            // Docker v2 manifests cannot carry a subject; anything else is not a manifest.
             continue;
         }
-        let digest = desc.digest(&location)?;
-        let bytes = store.read_blob(&desc, MAX_MANIFEST_BYTES, "manifest", &location)?;
+        let digest = desc.digest(location)?;
+        let bytes = store.read_blob(&desc, MAX_MANIFEST_BYTES, "manifest", location)?;
         let here = format!("{location}@{digest}");
         let doc: RawDoc = serde_json::from_slice(&bytes)
             .map_err(|e| SourceError::malformed("manifest", &here, e))?;
+        if doc.manifests.is_some() && depth >= MAX_INDEX_DEPTH {
+            return Err(SourceError::malformed(
+                "index",
+                &here,
+                "indexes nested too deeply",
+            ));
+        }
+        visit(&desc, &digest, &doc)?;
         if let Some(entries) = doc.manifests {
-            if depth >= MAX_INDEX_DEPTH {
-                return Err(SourceError::malformed(
-                    "index",
-                    &here,
-                    "indexes nested too deeply",
-                ));
-            }
-            for entry in &entries {
-                if let Some(r) = buildkit_referrer(&store, entry, &wanted, &location)? {
-                    add(r);
-                }
-            }
             queue.extend(entries.into_iter().map(|d| (d, depth + 1)));
-            continue;
         }
-        let Some(subject) = doc.subject.as_ref().map(|s| s.digest.clone()) else {
-            continue;
-        };
-        if !wanted.contains(&subject) {
-            continue;
-        }
-        let artifact_type = doc.artifact_type.clone().or_else(|| {
-            doc.config
-                .as_ref()
-                .and_then(|c| c.media_type.clone())
-                .filter(|t| t != EMPTY_CONFIG_MEDIA_TYPE)
-        });
-        add(Referrer {
-            subject,
-            descriptor: Descriptor {
-                media_type: doc
-                    .media_type
-                    .clone()
-                    .or(desc.media_type.clone())
-                    .unwrap_or_else(|| OCI_MANIFEST.to_owned()),
-                digest: digest.to_string(),
-                size: desc.size,
-                artifact_type,
-                annotations: doc.annotations.unwrap_or_default(),
-                platform: None,
-            },
-            discovery: Discovery::Layout,
-        });
     }
+    Ok(())
+}
 
-    let mut out: Vec<Referrer> = found.into_values().collect();
-    sort_referrers(&mut out);
+/// A manifest with a `subject`, as a referrer of that subject (found in a layout).
+fn subject_referrer(desc: &image::Descriptor, digest: &Digest, doc: &RawDoc) -> Option<Referrer> {
+    let subject = doc.subject.as_ref()?.digest.clone();
+    let artifact_type = doc.artifact_type.clone().or_else(|| {
+        doc.config
+            .as_ref()
+            .and_then(|c| c.media_type.clone())
+            .filter(|t| t != EMPTY_CONFIG_MEDIA_TYPE)
+    });
+    Some(Referrer {
+        subject,
+        descriptor: Descriptor {
+            media_type: doc
+                .media_type
+                .clone()
+                .or(desc.media_type.clone())
+                .unwrap_or_else(|| OCI_MANIFEST.to_owned()),
+            digest: digest.to_string(),
+            size: desc.size,
+            artifact_type,
+            annotations: doc.annotations.clone().unwrap_or_default(),
+            platform: None,
+        },
+        discovery: Discovery::Layout,
+    })
+}
+
+/// Every manifest in the layout at `dir` that names a `subject` (OCI 1.1 referrers, as `stella sbom
+/// push` and `stella cp` store them: reachable from `index.json`), grouped by subject digest, each
+/// list sorted by [`sort_referrers`]. BuildKit's in-index attestation manifests are not included: they
+/// are children of their image index, not referrers (see
+/// [`crate::referrers::in_index_attestations`]).
+pub fn referrers_by_subject_layout(
+    dir: &Path,
+) -> Result<BTreeMap<String, Vec<Referrer>>, SourceError> {
+    let location = location(dir);
+    let store = Store::Dir(dir);
+    let top = read_top_index(&store, &location)?;
+    let mut out: BTreeMap<String, Vec<Referrer>> = BTreeMap::new();
+    walk(&store, &top, &location, |desc, digest, doc| {
+        if doc.manifests.is_none() {
+            if let Some(r) = subject_referrer(desc, digest, doc) {
+                out.entry(r.subject.clone()).or_default().push(r);
+            }
+        }
+        Ok(())
+    })?;
+    for list in out.values_mut() {
+        sort_referrers(list);
+    }
     Ok(out)
 }
 
@@ -539,12 +585,12 @@ struct RawDoc {
     annotations: Option<BTreeMap<String, String>>,
 }
 
-fn location(dir: &Path) -> String {
+pub(crate) fn location(dir: &Path) -> String {
     format!("oci:{}", dir.display())
 }
 
 /// A name for a temporary file no other thread or process uses.
-fn temp_name(stem: &str) -> String {
+pub(crate) fn temp_name(stem: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!(
         ".{stem}.stella-tmp-{}-{}",
@@ -554,7 +600,7 @@ fn temp_name(stem: &str) -> String {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let stem = path
         .file_name()
@@ -629,7 +675,7 @@ fn add_to_index(dir: &Path, location: &str, manifests: &[&Descriptor]) -> Result
 /// Read-modify-write of `index.json`'s `manifests`: `edit` changes the entries and says whether it
 /// did; only then is the file replaced (atomically), everything else in it kept as it was. Must be
 /// called with the layout locked. `what` names the result in a size error.
-fn edit_index(
+pub(crate) fn edit_index(
     dir: &Path,
     location: &str,
     what: &str,
@@ -746,12 +792,12 @@ fn ensure_layout(dir: &Path, location: &str) -> Result<(), SourceError> {
 /// An exclusive lock on a layout's `index.json`: the file `index.json.lock`, created with
 /// `create_new` (atomic on every local file system) and removed on drop.
 #[derive(Debug)]
-struct LayoutLock {
+pub(crate) struct LayoutLock {
     path: PathBuf,
 }
 
 impl LayoutLock {
-    fn acquire(dir: &Path, wait: Duration) -> Result<LayoutLock, SourceError> {
+    pub(crate) fn acquire(dir: &Path, wait: Duration) -> Result<LayoutLock, SourceError> {
         let path = dir.join("index.json.lock");
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);

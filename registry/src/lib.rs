@@ -11,7 +11,13 @@
 //! request budget. [`target`] dispatches between an OCI layout on disk ([`layout_target`], a full
 //! referrers target with no registry) and a registry; the artifact manifest and discovery results are
 //! in [`referrers`]. Whole images we assemble ourselves ([`upload::ImageUpload`]) are written into a
-//! layout ([`layout_target::write_image_layout`]) or pushed ([`push_image`]).
+//! layout ([`layout_target::write_image_layout`]) or pushed ([`push_image`]). [`copy::copy`] copies an
+//! image with all its referrers between registries and layouts, byte for byte (`stella cp`).
+//!
+//! For verifiers: [`target::top_manifest`] reads the image (index) as stored, [`target::referrers_of`]
+//! lists every referrer of one digest (registry or layout), [`referrers::in_index_attestations`] finds
+//! BuildKit's in-index attestation manifests of an index and [`target::fetch_in_toto_layers`] reads
+//! their in-toto statements.
 //!
 //! What it does **not** do: read layer contents (the scanner streams [`LayerBlob`]s and verifies their
 //! digests) or talk to a docker daemon. Directory and single-layer sources
@@ -32,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod copy;
 mod digest;
 mod docker_archive;
 mod error;

@@ -167,9 +167,177 @@ pub struct Referrer {
     pub discovery: Discovery,
 }
 
+/// BuildKit's in-index attestations of an image index: for each platform manifest of the index, the
+/// attestation manifests that describe it.
+///
+/// BuildKit (`docker buildx build --attest …`, `--sbom`, `--provenance`) does not push referrers: it
+/// adds to the image index, next to each platform manifest, an *attestation manifest* — an ordinary
+/// OCI image manifest with platform `unknown/unknown` and the annotations
+/// `vnd.docker.reference.type: attestation-manifest` and `vnd.docker.reference.digest: <the platform
+/// manifest's digest>`. Its layers are in-toto statements (media type [`ARTIFACT_IN_TOTO`], the
+/// predicate type in the layer annotation [`ANNOTATION_IN_TOTO_PREDICATE_TYPE`]); fetch them with
+/// [`crate::target::fetch_in_toto_layers`].
+///
+/// `index` is the index's bytes exactly as fetched (and verified against its digest by the caller, e.g.
+/// [`crate::target::top_manifest`]); pass those, not a re-serialisation. The result maps every
+/// platform manifest digest of the index (entries that are not attestations and not `unknown/unknown`;
+/// a platform with no attestation maps to an empty list) to the descriptors of its attestation
+/// manifests, in index order, annotations kept. An attestation entry whose reference digest is not a
+/// platform manifest of *this* index, or whose digests do not parse, is left out: it attests nothing
+/// here. Entries that are not well-formed descriptors are skipped, not fatal (one bad entry does not
+/// hide the others).
+///
+/// Errors: the bytes are larger than [`crate::MAX_MANIFEST_BYTES`], not JSON, or have no `manifests`
+/// array (not an index).
+///
+/// ```
+/// use registry::referrers::in_index_attestations;
+/// let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+///   {"mediaType":"application/vnd.oci.image.manifest.v1+json","size":7,
+///    "digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111",
+///    "platform":{"os":"linux","architecture":"amd64"}},
+///   {"mediaType":"application/vnd.oci.image.manifest.v1+json","size":9,
+///    "digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222",
+///    "platform":{"os":"unknown","architecture":"unknown"},
+///    "annotations":{"vnd.docker.reference.type":"attestation-manifest",
+///      "vnd.docker.reference.digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111"}}]}"#;
+/// let found = in_index_attestations(index).unwrap();
+/// let amd64 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+/// assert_eq!(found[amd64].len(), 1);
+/// assert!(found[amd64][0].digest.starts_with("sha256:2222"));
+/// ```
+pub fn in_index_attestations(
+    index: &[u8],
+) -> Result<BTreeMap<String, Vec<Descriptor>>, crate::SourceError> {
+    const WHERE: &str = "the image index";
+    if index.len() as u64 > crate::MAX_MANIFEST_BYTES {
+        return Err(crate::SourceError::TooLarge {
+            what: "image index".to_owned(),
+            location: WHERE.to_owned(),
+            limit: crate::MAX_MANIFEST_BYTES,
+        });
+    }
+    let doc: serde_json::Value = serde_json::from_slice(index)
+        .map_err(|e| crate::SourceError::malformed("image index", WHERE, e))?;
+    let entries = doc
+        .get("manifests")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| {
+            crate::SourceError::malformed("image index", WHERE, "no 'manifests' array")
+        })?;
+    let descriptors: Vec<Descriptor> = entries
+        .iter()
+        .filter_map(|e| serde_json::from_value::<Descriptor>(e.clone()).ok())
+        .filter(|d| Digest::parse(&d.digest).is_ok())
+        .collect();
+    let mut out: BTreeMap<String, Vec<Descriptor>> = BTreeMap::new();
+    for d in descriptors.iter().filter(|d| is_platform_manifest(d)) {
+        out.entry(d.digest.clone()).or_default();
+    }
+    for d in &descriptors {
+        let Some(of) = attestation_subject(d) else {
+            continue;
+        };
+        if let Some(list) = out.get_mut(of) {
+            list.push(d.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The platform manifest a BuildKit attestation entry describes (its
+/// [`ANNOTATION_BUILDKIT_REFERENCE_DIGEST`]), or `None` for any other entry.
+pub fn attestation_subject(entry: &Descriptor) -> Option<&str> {
+    if entry
+        .annotations
+        .get(ANNOTATION_BUILDKIT_REFERENCE_TYPE)
+        .map(String::as_str)
+        != Some(BUILDKIT_ATTESTATION_MANIFEST)
+    {
+        return None;
+    }
+    entry
+        .annotations
+        .get(ANNOTATION_BUILDKIT_REFERENCE_DIGEST)
+        .map(String::as_str)
+        .filter(|d| Digest::parse(d).is_ok())
+}
+
+/// An index entry that is an image for a platform: not a BuildKit attestation, not `unknown/unknown`.
+fn is_platform_manifest(d: &Descriptor) -> bool {
+    d.annotations
+        .get(ANNOTATION_BUILDKIT_REFERENCE_TYPE)
+        .map(String::as_str)
+        != Some(BUILDKIT_ATTESTATION_MANIFEST)
+        && !d
+            .platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+}
+
+/// One in-toto statement layer of a BuildKit attestation manifest, fetched and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InTotoLayer {
+    /// The layer's descriptor, as the attestation manifest lists it.
+    pub descriptor: Descriptor,
+    /// Its [`ANNOTATION_IN_TOTO_PREDICATE_TYPE`] annotation (e.g. `https://spdx.dev/Document`,
+    /// `https://slsa.dev/provenance/v0.2`), when present. Taken from the manifest, not from the
+    /// statement: a verifier must still read the statement's own `predicateType`.
+    pub predicate_type: Option<String>,
+    /// The statement's bytes (checked against the descriptor's digest and size).
+    pub statement: Vec<u8>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(digest_byte: char, platform: (&str, &str), of: Option<char>) -> serde_json::Value {
+        let digest = format!("sha256:{}", digest_byte.to_string().repeat(64));
+        let mut v = serde_json::json!({
+            "mediaType": crate::image::OCI_MANIFEST, "digest": digest, "size": 10,
+            "platform": {"os": platform.0, "architecture": platform.1},
+        });
+        if let Some(of) = of {
+            v["annotations"] = serde_json::json!({
+                ANNOTATION_BUILDKIT_REFERENCE_TYPE: BUILDKIT_ATTESTATION_MANIFEST,
+                ANNOTATION_BUILDKIT_REFERENCE_DIGEST: format!("sha256:{}", of.to_string().repeat(64)),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn in_index_attestations_by_platform_manifest() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+            entry('a', ("linux", "amd64"), None),
+            entry('b', ("linux", "arm64"), None),
+            entry('c', ("unknown", "unknown"), Some('a')),
+            entry('e', ("unknown", "unknown"), Some('a')),
+            // names a manifest that is not in this index: attests nothing here
+            entry('f', ("unknown", "unknown"), Some('9')),
+            // a bad digest does not hide the others
+            {"mediaType": crate::image::OCI_MANIFEST, "digest": "sha256:zz", "size": 1},
+            // unknown/unknown without BuildKit's annotations is no platform manifest
+            entry('7', ("unknown", "unknown"), None),
+        ]});
+        let found = in_index_attestations(&serde_json::to_vec(&index).unwrap()).unwrap();
+        assert_eq!(found.keys().cloned().collect::<Vec<_>>(), [d('a'), d('b')]);
+        let of_a: Vec<&str> = found[&d('a')].iter().map(|x| x.digest.as_str()).collect();
+        assert_eq!(of_a, [d('c'), d('e')]);
+        assert_eq!(
+            found[&d('a')][0].annotations[ANNOTATION_BUILDKIT_REFERENCE_DIGEST],
+            d('a')
+        );
+        assert!(found[&d('b')].is_empty());
+        assert!(in_index_attestations(b"{}").is_err());
+        assert!(in_index_attestations(b"not json").is_err());
+        let single = serde_json::json!({"schemaVersion": 2, "manifests": [entry('a', ("linux", "amd64"), None)]});
+        let found = in_index_attestations(&serde_json::to_vec(&single).unwrap()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[&d('a')].is_empty());
+    }
 
     #[test]
     fn artifact_manifest_is_deterministic_and_well_formed() {

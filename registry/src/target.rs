@@ -28,11 +28,13 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::copy::Endpoint;
 use crate::error::SourceError;
 use crate::layout_target;
 use crate::reference::Reference;
 use crate::referrers::{
-    Artifact, Descriptor, Referrer, ANNOTATION_CREATED, ARTIFACT_CYCLONEDX, ARTIFACT_SPDX,
+    Artifact, Descriptor, InTotoLayer, Referrer, ANNOTATION_CREATED,
+    ANNOTATION_IN_TOTO_PREDICATE_TYPE, ARTIFACT_CYCLONEDX, ARTIFACT_IN_TOTO, ARTIFACT_SPDX,
     MAX_ARTIFACT_BYTES,
 };
 use crate::source::Source;
@@ -184,6 +186,81 @@ pub async fn fetch(
             blocking(move || layout_target::fetch_referrer_layout(&path, &referrer)).await
         }
     }
+}
+
+/// The manifest or image index `target` names, exactly as stored, verified against its digest (and,
+/// for a reference pinned by digest, against that digest), with its descriptor (media type from the
+/// document, else the registry's `Content-Type` or the layout's index entry, else by shape). No
+/// platform is chosen: for a multi-platform image this is the index, to be handed to
+/// [`crate::referrers::in_index_attestations`]. `opts.platform` and `opts.mount_from` are unused.
+pub async fn top_manifest(
+    target: &Target,
+    opts: &PushOptions,
+) -> Result<(Vec<u8>, Descriptor), SourceError> {
+    Endpoint::open(target, opts.insecure, opts.docker_config.as_deref(), false)?
+        .top()
+        .await
+}
+
+/// Every OCI 1.1 referrer of the one manifest `subject` (`sha256:…`) — not of an image's platform
+/// manifests as [`list`] does, and without BuildKit in-index attestations (those are children of the
+/// index: see [`crate::referrers::in_index_attestations`]).
+///
+/// At a registry: the referrers API (`GET /v2/<name>/referrers/<digest>`, all pages), else, when the
+/// registry answers 404, the `sha256-<hex>` tag-schema fallback index (none there: an empty list). In a
+/// layout: every manifest reachable from `index.json` whose `subject` is `subject`. The descriptors are
+/// as the registry or index lists them (`artifactType`, annotations); they are not fetched — fetch
+/// with [`fetch`] or [`top_manifest`] on `target` pinned to the digest, which verify.
+pub async fn referrers_of(
+    target: &Target,
+    subject: &str,
+    opts: &PushOptions,
+) -> Result<Vec<Referrer>, SourceError> {
+    Endpoint::open(target, opts.insecure, opts.docker_config.as_deref(), false)?
+        .referrers_of(subject)
+        .await
+}
+
+/// The in-toto statements of a BuildKit attestation manifest (a descriptor from
+/// [`crate::referrers::in_index_attestations`]), read from the registry repository or layout `target`
+/// names: the manifest is fetched and verified against the descriptor's digest and size, then every
+/// layer with media type [`ARTIFACT_IN_TOTO`] is fetched (at most [`MAX_ARTIFACT_BYTES`] each) and
+/// verified, in manifest order. Layers of other types are skipped; a manifest with no in-toto layer
+/// gives an empty list. The predicate type is the layer's [`ANNOTATION_IN_TOTO_PREDICATE_TYPE`]
+/// annotation — a hint: the statement itself is what a verifier must check.
+pub async fn fetch_in_toto_layers(
+    target: &Target,
+    attestation_manifest: &Descriptor,
+    opts: &PushOptions,
+) -> Result<Vec<InTotoLayer>, SourceError> {
+    let endpoint = Endpoint::open(target, opts.insecure, opts.docker_config.as_deref(), false)?;
+    let bytes = endpoint.manifest(attestation_manifest).await?;
+    let here = format!("{}@{}", endpoint.location(), attestation_manifest.digest);
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| SourceError::malformed("attestation manifest", &here, e))?;
+    let layers: Vec<Descriptor> = match doc.get("layers") {
+        Some(l) => serde_json::from_value(l.clone())
+            .map_err(|e| SourceError::malformed("attestation manifest", &here, e))?,
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for layer in layers
+        .into_iter()
+        .filter(|l| l.media_type == ARTIFACT_IN_TOTO)
+    {
+        let statement = endpoint
+            .small_blob(&layer, MAX_ARTIFACT_BYTES, "in-toto statement", false)
+            .await?;
+        out.push(InTotoLayer {
+            predicate_type: layer
+                .annotations
+                .get(ANNOTATION_IN_TOTO_PREDICATE_TYPE)
+                .cloned(),
+            descriptor: layer,
+            statement,
+        });
+    }
+    Ok(out)
 }
 
 async fn blocking<T: Send + 'static>(

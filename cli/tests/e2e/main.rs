@@ -28,6 +28,7 @@ mod pg_cluster;
 
 mod bad_input;
 mod corpus;
+mod cp;
 mod determinism;
 mod image;
 mod referrers;

@@ -460,23 +460,23 @@ impl Client {
         Ok(format!("Bearer {token}"))
     }
 
-    fn manifest_url(&self, reference: &str) -> String {
+    pub(crate) fn manifest_url(&self, reference: &str) -> String {
         format!(
             "{}/v2/{}/manifests/{}",
             self.base, self.repository, reference
         )
     }
 
-    fn blob_url(&self, digest: &Digest) -> String {
+    pub(crate) fn blob_url(&self, digest: &Digest) -> String {
         format!("{}/v2/{}/blobs/{}", self.base, self.repository, digest)
     }
 
-    fn repo_display(&self) -> String {
+    pub(crate) fn repo_display(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
 
     /// Fetches a manifest or index by tag or digest; returns its bytes, digest and content type.
-    async fn manifest(
+    pub(crate) async fn manifest(
         &self,
         reference: &str,
         expected: Option<(&Digest, Option<u64>)>,
@@ -520,7 +520,7 @@ impl Client {
     }
 
     /// Fetches a small blob into memory and verifies it.
-    async fn small_blob(
+    pub(crate) async fn small_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -564,11 +564,12 @@ impl Client {
 
     /// Streams a blob to `dir/<hex>` through a temporary name, hashing as it goes. A blob already there
     /// with the right size is re-hashed and reused.
-    async fn blob_to_file(
+    pub(crate) async fn blob_to_file(
         &self,
         digest: &Digest,
         size: u64,
         dir: &Path,
+        what: &str,
     ) -> Result<PathBuf, SourceError> {
         let url = self.blob_url(digest);
         let final_path = dir.join(digest.hex());
@@ -586,9 +587,9 @@ impl Client {
             digest.hex(),
             std::process::id()
         )));
-        let mut resp = self.blob_response(digest, "layer", &url, false).await?;
+        let mut resp = self.blob_response(digest, what, &url, false).await?;
         let size_err = |actual: u64| SourceError::SizeMismatch {
-            what: "layer".to_owned(),
+            what: what.to_owned(),
             digest: digest.to_string(),
             location: url.clone(),
             expected: size,
@@ -626,7 +627,7 @@ impl Client {
         let actual = hasher.finish();
         if &actual != digest {
             return Err(SourceError::DigestMismatch {
-                what: "layer".to_owned(),
+                what: what.to_owned(),
                 location: url,
                 expected: digest.to_string(),
                 actual: actual.to_string(),
@@ -677,7 +678,7 @@ async fn hash_file(path: &Path, digest: &Digest) -> Result<bool, SourceError> {
 }
 
 /// The sha256 and length of a file, read in chunks on a blocking thread.
-async fn digest_file(path: &Path) -> Result<(Digest, u64), SourceError> {
+pub(crate) async fn digest_file(path: &Path) -> Result<(Digest, u64), SourceError> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::Read as _;
@@ -852,7 +853,7 @@ pub(crate) async fn resolve(
                 .acquire_owned()
                 .await
                 .map_err(|e| SourceError::Task(e.to_string()))?;
-            let path = client.blob_to_file(&digest, size, &dir).await?;
+            let path = client.blob_to_file(&digest, size, &dir, "layer").await?;
             Ok::<_, SourceError>((
                 i,
                 LayerBlob {

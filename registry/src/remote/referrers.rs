@@ -591,9 +591,25 @@ pub(crate) fn next_link(header: &str, base: &reqwest::Url) -> Result<Option<reqw
 }
 
 impl Client {
+    /// Whether the repository has the blob (`HEAD /v2/<name>/blobs/<digest>` answers 2xx). Any
+    /// answer other than 2xx or 404 is an error.
+    pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, SourceError> {
+        let url = self.blob_url(digest);
+        let head = self
+            .send(Method::HEAD, &url, None, None, &ReqBody::None, true, true)
+            .await?;
+        if head.status().is_success() {
+            return Ok(true);
+        }
+        if head.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        Err(status_error(&url, head).await)
+    }
+
     /// HEAD, then a cross-repository mount when `mount_from` is set, else POST + monolithic PUT. A
     /// failed upload restarts from the POST.
-    pub(super) async fn ensure_blob(
+    pub(crate) async fn ensure_blob(
         &self,
         desc: &Descriptor,
         body: ReqBody,
@@ -663,7 +679,7 @@ impl Client {
     }
 
     /// PUTs a manifest by digest; true when the registry acknowledged its subject (`OCI-Subject`).
-    pub(super) async fn put_manifest(
+    pub(crate) async fn put_manifest(
         &self,
         digest: &str,
         bytes: &[u8],
@@ -725,7 +741,7 @@ impl Client {
     }
 
     /// Merges `ours` into the fallback index of `subject`: read, merge, PUT, re-read until it is there.
-    async fn add_to_fallback(
+    pub(crate) async fn add_to_fallback(
         &self,
         subject: &Descriptor,
         ours: &Descriptor,
@@ -806,7 +822,7 @@ impl Client {
     }
 
     /// The referrers of one manifest: the API when the registry has it, else the fallback index.
-    async fn referrers_of(
+    pub(crate) async fn referrers_of(
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,

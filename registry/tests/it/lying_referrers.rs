@@ -735,3 +735,108 @@ async fn manifest_blob_unknown_is_retried_after_ensuring_the_blobs_again() {
         .count();
     assert_eq!(puts, 4, "bounded retries");
 }
+
+/// `copy` to a registry with the referrers API: the registry acknowledges each referrer's subject
+/// (`OCI-Subject`), so no `sha256-<hex>` fallback index is read or written; children go before their
+/// index, blobs before the manifests naming them, and the tag is the very last write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_a_registry_with_the_referrers_api_writes_no_fallback_and_tags_last() {
+    use registry::copy::{copy, CopyOptions};
+    use registry::target::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let b = crate::copy::build(&src);
+    let server = Liar::start(move |req| {
+        let p = req.path.as_str();
+        match req.method.as_str() {
+            "HEAD" => resp(404, ""),
+            "POST" if p == "/v2/t/dst/blobs/uploads/" => {
+                resp(202, "").h("Location", "/v2/t/dst/blobs/uploads/u1")
+            }
+            "PUT" if p == "/v2/t/dst/blobs/uploads/u1" => resp(201, ""),
+            "PUT" if p.starts_with("/v2/t/dst/manifests/") => {
+                let subject = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|v| v["subject"]["digest"].as_str().map(str::to_owned));
+                match subject {
+                    Some(s) => resp(201, "").h("OCI-Subject", &s),
+                    None => resp(201, ""),
+                }
+            }
+            _ => resp(404, ""),
+        }
+    });
+    let mut opts = CopyOptions::new(dir.path().join("scratch"));
+    opts.insecure = true;
+    opts.docker_config = Some(no_config(dir.path()));
+    let from = Target::parse(&format!("oci:{}:app", src.display())).unwrap();
+    let to = Target::parse(&format!("{}/t/dst:v1", server.host())).unwrap();
+    let report = copy(&from, &to, &opts).await.unwrap();
+    assert_eq!(report.referrers.len(), 2);
+    let reqs = server.requests();
+    assert!(
+        !reqs.iter().any(|r| r.path.contains("sha256-")),
+        "no fallback index: {reqs:?}"
+    );
+    let writes: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .map(|r| r.path.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(writes.last(), Some(&"v1"), "the tag last: {writes:?}");
+    let at = |d: &str| writes.iter().position(|w| *w == d).unwrap();
+    assert!(at(&b.amd64) < at(&b.index) && at(&b.attestation) < at(&b.index));
+    assert!(at(&b.amd64) < at(&b.sbom) && at(&b.sbom) < at(&b.bundle));
+    let uploads = reqs
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(uploads, report.blobs_copied);
+}
+
+/// `copy` from a registry that serves a layer with other bytes: the copy fails on the source side
+/// naming the blob's digest, and the layout it would have created is not left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_a_registry_serving_a_corrupt_blob_fails_naming_it() {
+    use registry::copy::{copy, CopyOptions, Side};
+    use registry::target::Target;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let layer = b"the real layer".to_vec();
+    let manifest = json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
+        "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":sha256(&config),"size":config.len()},
+        "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":sha256(&layer),"size":layer.len()}]})
+    .to_string()
+    .into_bytes();
+    let (layer_digest, config_digest) = (sha256(&layer), sha256(&config));
+    let (ld, cd, m) = (
+        layer_digest.clone(),
+        config_digest.clone(),
+        manifest.clone(),
+    );
+    let server = Liar::start(move |req| {
+        let p = req.path.as_str();
+        if p == "/v2/t/src/manifests/1" {
+            resp(200, m.clone()).h("Content-Type", OCI_MANIFEST)
+        } else if p == format!("/v2/t/src/blobs/{cd}") {
+            resp(200, config.clone())
+        } else if p == format!("/v2/t/src/blobs/{ld}") {
+            resp(200, b"the fake layer".to_vec())
+        } else {
+            resp(404, "")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = CopyOptions::new(dir.path().join("scratch"));
+    opts.insecure = true;
+    opts.docker_config = Some(no_config(dir.path()));
+    let dst = dir.path().join("out");
+    let from = Target::parse(&format!("{}/t/src:1", server.host())).unwrap();
+    let to = Target::parse(&format!("oci:{}:app", dst.display())).unwrap();
+    let e = copy(&from, &to, &opts).await.unwrap_err();
+    assert_eq!(e.side, Side::Source, "{e}");
+    assert!(matches!(e.error, SourceError::DigestMismatch { .. }), "{e}");
+    assert!(e.to_string().contains(&layer_digest), "{e}");
+    assert!(!dst.exists(), "no half-written layout");
+}

@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+mod copy;
 mod layout_referrers;
 mod local;
 mod lying_referrers;
