@@ -23,6 +23,8 @@ use crate::trust_bundle::TrustBundle;
 
 pub const AFTER_HELP: &str = "\
 Trust material, one of:
+  (default)                      trusted_root.json from the TUF cache (--trust-dir, STELLA_TRUST_DIR;
+                                 `stella trust init ROOT.json --repo URL`, `stella trust update`)
   --trusted-root FILE            the stack's trusted_root.json (`stella trust export`)
   --offline --trust-bundle FILE  an offline trust bundle (`stella trust bundle create`); opens no
                                  socket: the image must be an OCI layout (`stella cp REF oci:DIR:TAG`)
@@ -69,6 +71,10 @@ pub struct VerifyArgs {
     /// An offline trust bundle (trust-bundle.tar.zst).
     #[arg(long)]
     trust_bundle: Option<PathBuf>,
+    /// The TUF trust cache (`stella trust init` + `update`) to take trusted_root.json from when
+    /// neither --trusted-root nor --trust-bundle is given.
+    #[arg(long, env = "STELLA_TRUST_DIR")]
+    trust_dir: Option<PathBuf>,
     /// Open no socket: needs --trust-bundle and a local image.
     #[arg(long, requires = "trust_bundle")]
     offline: bool,
@@ -130,6 +136,10 @@ pub struct Policy {
 }
 
 type Failure = (u8, String);
+
+const NO_TRUST: &str = "no trust material: give --trusted-root FILE (`stella trust export`), \
+     --trust-bundle FILE (`stella trust bundle create`), or pin a TUF repository with \
+     `stella trust init ROOT.json --repo URL` and `stella trust update`";
 
 fn predicate_uri(name: &str) -> String {
     match name.to_ascii_lowercase().as_str() {
@@ -329,12 +339,35 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
                 .map_err(|e| (exit::TRUST, format!("trusted root {}: {e}", p.display())))?
         }
         (None, None) => {
-            return Err((
-                exit::USAGE,
-                "no trust material: give --trusted-root FILE (`stella trust export`) or \
-                 --trust-bundle FILE (`stella trust bundle create`)"
-                    .into(),
-            ))
+            let Some(dir) = a.trust_dir.clone().or_else(stella_tuf::default_trust_dir) else {
+                return Err((exit::USAGE, NO_TRUST.into()));
+            };
+            if !dir.join("metadata").join("root.json").exists() {
+                return Err((
+                    exit::USAGE,
+                    format!("{NO_TRUST} (no TUF root is pinned in {})", dir.display()),
+                ));
+            }
+            let bytes =
+                stella_tuf::cached_target(&dir, "trusted_root.json", now_secs()).map_err(|e| {
+                    (
+                        exit::TRUST,
+                        format!(
+                            "the TUF trust cache {} does not give a trusted_root.json: {e} \
+                             (run `stella trust update`)",
+                            dir.display()
+                        ),
+                    )
+                })?;
+            TrustedRoot::parse(&bytes).map_err(|e| {
+                (
+                    exit::TRUST,
+                    format!(
+                        "trusted_root.json from the TUF cache {}: {e}",
+                        dir.display()
+                    ),
+                )
+            })?
         }
     };
     let platform = a

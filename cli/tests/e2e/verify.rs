@@ -255,9 +255,50 @@ fn verify_online_with_the_trusted_root_and_the_policy() {
         "{reason}"
     );
 
+    // The trusted root distributed by TUF: a repository made with our tooling, the client's
+    // cache filled by `trust update`, and verify taking trusted_root.json from it.
+    let (repo, keys, cache) = (
+        a.dir.join("tuf"),
+        a.dir.join("tuf-keys"),
+        a.dir.join("tuf-cache"),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    ok(stella(&[
+        "trust",
+        "repo",
+        "init",
+        &s(&repo),
+        "--keys",
+        &s(&keys),
+        "--trusted-root",
+        root,
+    ]));
+    ok(stella(&[
+        "trust",
+        "init",
+        &s(&repo.join("1.root.json")),
+        "--repo",
+        &s(&repo),
+        "--trust-dir",
+        &s(&cache),
+    ]));
+    ok(stella(&["trust", "update", "--trust-dir", &s(&cache)]));
+    let (out, v) = verify_json(&[&a.image, "--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(v["verified"], true, "{v:#}");
+    // A cached trusted root changed behind TUF's back is refused (exit 8).
+    let cached = cache.join("targets/trusted_root.json");
+    let mut b = std::fs::read(&cached).unwrap();
+    b.push(b' ');
+    std::fs::write(&cached, b).unwrap();
+    let out = stella(&["verify", &a.image, "--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+
     // No trust material, unreadable trust material.
-    let out = stella(&["verify", &a.image]);
+    let empty = a.dir.join("no-trust");
+    let out = stella(&["verify", &a.image, "--trust-dir", &s(&empty)]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("stella trust init"), "{}", text(&out));
     let out = stella(&["verify", &a.image, "--trusted-root", p]);
     assert_eq!(out.status.code(), Some(8), "{}", text(&out));
 }
