@@ -11,7 +11,7 @@ use attestor::verify::{
     verify_bundle, Expectations, IdentityRule, SignedBy, Verified, VerifyError, Witness,
 };
 use clap::{Args, ValueEnum};
-use registry::referrers::{Referrer, ARTIFACT_SIGSTORE_BUNDLE};
+use registry::referrers::{in_index_attestations, Discovery, Referrer, ARTIFACT_SIGSTORE_BUNDLE};
 use registry::target::{self, Target};
 use registry::{Platform, PushOptions};
 use serde::Deserialize;
@@ -266,6 +266,9 @@ fn spki_from_pem(pem: &str) -> Option<Vec<u8>> {
 struct Checked {
     referrer: Referrer,
     outcome: Result<Verified, String>,
+    /// A BuildKit in-index attestation: in-toto statements with no signature and no log entry,
+    /// listed (with their predicate types) but never counted.
+    unsigned: Option<Vec<String>>,
     /// The checkpoint the proof was refreshed to, and where its tiles came from.
     refreshed: Option<Value>,
 }
@@ -387,7 +390,7 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         .enable_all()
         .build()
         .map_err(|e| (exit::FAILURE, format!("cannot start the runtime: {e}")))?;
-    let (subjects, found) = runtime.block_on(async {
+    let (subjects, found, unsigned) = runtime.block_on(async {
         let subjects = target::subjects(&target, &opts)
             .await
             .map_err(|e| (code_of(target.is_remote()), e.to_string()))?;
@@ -399,7 +402,10 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
             let fetched = target::fetch(&target, &r, &opts).await;
             found.push((r, fetched.map(|(_, _, bytes)| bytes)));
         }
-        Ok::<_, Failure>((subjects, found))
+        let unsigned = buildkit_attestations(&target, &opts)
+            .await
+            .map_err(|e| (code_of(target.is_remote()), e.to_string()))?;
+        Ok::<_, Failure>((subjects, found, unsigned))
     })?;
 
     let refresh = match &a.log_url {
@@ -431,7 +437,16 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
             attestations.push(Checked {
                 referrer: r.clone(),
                 outcome,
+                unsigned: None,
                 refreshed,
+            });
+        }
+        for (r, predicate_types) in unsigned.iter().filter(|(r, _)| r.subject == s.digest) {
+            attestations.push(Checked {
+                referrer: r.clone(),
+                outcome: Err(UNSIGNED.into()),
+                unsigned: Some(predicate_types.clone()),
+                refreshed: None,
             });
         }
         let failures = requirements(&policy, &attestations);
@@ -457,6 +472,50 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         });
     }
     Ok((ok, report))
+}
+
+const UNSIGNED: &str = "a BuildKit in-index attestation: in-toto statements with no signature and \
+     no log entry, so it does not count (sign and publish it with `stella attest`)";
+
+/// BuildKit's in-index attestation manifests of a multi-platform image, as referrers of the platform
+/// manifests they describe, each with the predicate types of its in-toto layers (from the layer
+/// annotations, else the statements; an attestation whose layers cannot be read lists the error).
+async fn buildkit_attestations(
+    target: &Target,
+    opts: &PushOptions,
+) -> Result<Vec<(Referrer, Vec<String>)>, registry::SourceError> {
+    let (bytes, top) = target::top_manifest(target, opts).await?;
+    if !top.media_type.contains("index") && !top.media_type.contains("manifest.list") {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (subject, atts) in in_index_attestations(&bytes)? {
+        for d in atts {
+            let types = match target::fetch_in_toto_layers(target, &d, opts).await {
+                Ok(layers) => layers
+                    .iter()
+                    .map(|l| {
+                        l.predicate_type.clone().unwrap_or_else(|| {
+                            serde_json::from_slice::<Value>(&l.statement)
+                                .ok()
+                                .and_then(|v| v["predicateType"].as_str().map(str::to_owned))
+                                .unwrap_or_else(|| "unknown".into())
+                        })
+                    })
+                    .collect(),
+                Err(e) => vec![format!("unreadable: {e}")],
+            };
+            out.push((
+                Referrer {
+                    subject: subject.clone(),
+                    descriptor: d,
+                    discovery: Discovery::BuildkitIndex,
+                },
+                types,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn check_one(
@@ -504,9 +563,17 @@ fn requirements(policy: &Policy, atts: &[Checked]) -> Vec<String> {
         .filter_map(|c| c.outcome.as_ref().ok())
         .collect();
     let mut failures = Vec::new();
+    let unsigned = atts.iter().filter(|c| c.unsigned.is_some()).count();
     if policy.predicate_types.is_empty() && !verified.iter().any(|v| is_sbom(&v.predicate_type)) {
-        failures.push(if atts.is_empty() {
-            "no attestation is attached (no Sigstore bundle referrer)".to_owned()
+        failures.push(if atts.len() == unsigned {
+            let mut m = "no attestation is attached (no Sigstore bundle referrer)".to_owned();
+            if unsigned > 0 {
+                m.push_str(&format!(
+                    "; {unsigned} unsigned BuildKit in-index attestation(s) do not count: sign \
+                     them with `stella attest`"
+                ));
+            }
+            m
         } else {
             "no verified CycloneDX or SPDX attestation".to_owned()
         });
@@ -615,6 +682,10 @@ fn report_json(
                         Err(reason) => {
                             o["verified"] = json!(false);
                             o["reason"] = json!(reason);
+                            if let Some(types) = &c.unsigned {
+                                o["unsigned"] = json!(true);
+                                o["predicateTypes"] = json!(types);
+                            }
                         }
                     }
                     o
@@ -672,6 +743,19 @@ fn text_report(report: &Value) -> String {
                         .collect();
                     s.push_str(&format!("    claims: {}\n", parts.join(" ")));
                 }
+            } else if a["unsigned"] == true {
+                let types: Vec<&str> = a["predicateTypes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                s.push_str(&format!(
+                    "  unsigned {} ({}): {}\n",
+                    a["referrer"].as_str().unwrap_or("?"),
+                    types.join(", "),
+                    a["reason"].as_str().unwrap_or("?")
+                ));
             } else {
                 s.push_str(&format!(
                     "  rejected {}: {}\n",

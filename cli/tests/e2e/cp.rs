@@ -137,12 +137,12 @@ fn oras_pull(
 /// The attested image, as BuildKit lays one out: an index of linux/amd64 and linux/arm64 manifests
 /// plus an attestation manifest (platform unknown/unknown, `vnd.docker.reference.*` annotations) whose
 /// layer is an in-toto statement about the amd64 manifest.
-struct Attested {
-    index: String,
-    amd64: String,
-    arm64: String,
-    attestation: String,
-    statement: Vec<u8>,
+pub(crate) struct Attested {
+    pub(crate) index: String,
+    pub(crate) amd64: String,
+    pub(crate) arm64: String,
+    pub(crate) attestation: String,
+    pub(crate) statement: Vec<u8>,
 }
 
 /// One image with one gzip layer (so that skopeo pushes it unchanged); returns its index entry.
@@ -172,7 +172,7 @@ fn gzip_image(dir: &Path, arch: &str, file: &[u8]) -> Value {
     desc
 }
 
-fn attested_layout(dir: &Path) -> Attested {
+pub(crate) fn attested_layout(dir: &Path) -> Attested {
     let amd = gzip_image(dir, "amd64", b"ID=test\nARCH=amd64\n");
     let arm = gzip_image(dir, "arm64", b"ID=test\nARCH=arm64\n");
     let amd64 = amd["digest"].as_str().unwrap().to_owned();

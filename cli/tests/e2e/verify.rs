@@ -798,3 +798,109 @@ fn proof_refresh_goes_through_the_breaker_to_the_mirror_then_the_cache() {
         "{att:#}"
     );
 }
+
+/// A BuildKit in-index attestation (an unsigned in-toto statement in the image index) is found and
+/// listed with its predicate type, but never counts: alone it fails the gate (exit 7) with a reason
+/// that says so; next to a signed, logged attestation of the same manifest it is still listed, and
+/// the image verifies on the signed one.
+#[test]
+fn buildkit_in_index_attestations_are_reported_unsigned_and_never_count() {
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let layout = work.path().join("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let made = crate::cp::attested_layout(&layout);
+    let image = format!("oci:{}:app", layout.display());
+    let root = work.path().join("trusted_root.json");
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--url",
+        &srv.url,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ]));
+    let root = root.to_str().unwrap();
+    let unsigned_entry = |v: &Value| -> Value {
+        v["subjects"][0]["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["unsigned"] == true)
+            .cloned()
+            .unwrap_or_else(|| panic!("no unsigned entry: {v:#}"))
+    };
+
+    let platform = ["--platform", "linux/amd64"];
+    let (out, v) = verify_json(&[&image, "--trusted-root", root, platform[0], platform[1]]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(v["verified"], false, "{v:#}");
+    assert_eq!(v["subjects"][0]["digest"], made.amd64.as_str(), "{v:#}");
+    let u = unsigned_entry(&v);
+    assert_eq!(u["verified"], false, "{v:#}");
+    assert_eq!(u["discovery"], "buildkit-index", "{v:#}");
+    assert_eq!(
+        u["predicateTypes"],
+        json!(["https://spdx.dev/Document"]),
+        "{v:#}"
+    );
+    let failures = v["subjects"][0]["failures"].to_string();
+    assert!(failures.contains("unsigned BuildKit in-index"), "{v:#}");
+    let out = stella(&[
+        "verify",
+        &image,
+        "--trusted-root",
+        root,
+        platform[0],
+        platform[1],
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains(&format!("unsigned {}", made.attestation)), "{t}");
+
+    // The arm64 manifest has no attestation at all: the plain reason, no unsigned entry.
+    let (out, v) = verify_json(&[&image, "--trusted-root", root, "--platform", "linux/arm64"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(v["subjects"][0]["digest"], made.arm64.as_str(), "{v:#}");
+    assert_eq!(v["subjects"][0]["attestations"], json!([]), "{v:#}");
+
+    // Signed and logged by our stack: verifies, and the unsigned one is still listed beside it.
+    let sbom = work.path().join("sbom.spdx.json");
+    std::fs::write(
+        &sbom,
+        serde_json::to_vec(&json!({
+            "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+            "name": "app", "documentNamespace": "https://example.com/app",
+            "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: stella-0.1.0"]},
+            "packages": [],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let key = work.path().join("client.key");
+    ok(stella(&[
+        "attest",
+        &image,
+        platform[0],
+        platform[1],
+        "--sbom",
+        sbom.to_str().unwrap(),
+        "--server",
+        &srv.url,
+        "--key",
+        key.to_str().unwrap(),
+    ]));
+    let (out, v) = verify_json(&[&image, "--trusted-root", root, platform[0], platform[1]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let atts = v["subjects"][0]["attestations"].as_array().unwrap();
+    assert_eq!(atts.len(), 2, "{v:#}");
+    assert!(
+        atts.iter()
+            .any(|a| a["verified"] == true && a["predicateType"] == "https://spdx.dev/Document"),
+        "{v:#}"
+    );
+    assert_eq!(unsigned_entry(&v)["verified"], false, "{v:#}");
+}
