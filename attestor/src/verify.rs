@@ -277,6 +277,10 @@ pub fn verify(
     times.sort_unstable();
 
     // 2–3. Who signed.
+    // A key bundle's hint is unauthenticated and its format varies between producers: when it names
+    // none of the trusted keys and there is exactly one, that key is tried, and a signature it does
+    // not verify is reported as the untrusted key it most likely is.
+    let mut guessed_key = None;
     let (verifier, signed_by) = match &bundle.content {
         VerificationContent::Certificate(der) => {
             let by = verify_certificate(der, &[], root, &times)?;
@@ -292,10 +296,14 @@ pub fn verify(
             (Verifier::X509Certificate { der: leaf.clone() }, by)
         }
         VerificationContent::PublicKey { hint } => {
-            let spki = exp
+            let named = exp
                 .keys
                 .iter()
-                .find(|k| hint.is_empty() || key_id(k) == *hint)
+                .find(|k| hint.is_empty() || key_id(k) == *hint);
+            if named.is_none() {
+                guessed_key = Some(hint.clone());
+            }
+            let spki = named
                 .or_else(|| exp.keys.first().filter(|_| exp.keys.len() == 1))
                 .ok_or_else(|| VerifyError::UntrustedKey { hint: hint.clone() })?;
             (
@@ -312,10 +320,14 @@ pub fn verify(
 
     // 4–5. The signature, through the log entry that records it.
     let entry = bundle.tlog_entries.first().ok_or(VerifyError::NoLogEntry)?;
-    let logged = check_entry(entry, env, &signature.sig, &verifier)?;
+    let guessed = |e: VerifyError| match &guessed_key {
+        Some(hint) => VerifyError::UntrustedKey { hint: hint.clone() },
+        None => e,
+    };
+    let logged = check_entry(entry, env, &signature.sig, &verifier).map_err(guessed)?;
     logged
         .validate()
-        .map_err(|e| VerifyError::Signature(e.to_string()))?;
+        .map_err(|e| guessed(VerifyError::Signature(e.to_string())))?;
     let log = verify_inclusion(entry, root, signed_at, exp)?;
 
     // 6. The statement.

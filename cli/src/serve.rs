@@ -72,13 +72,10 @@ pub fn run_serve(args: ServeArgs) -> u8 {
                 .map_err(|e| e.to_string())?;
             stack.set_transparency(att.clone());
             let routes = attestor::service::routes(att);
-            // A TUF repository made with `stella trust repo init DATA_DIR/tuf` is served as-is.
-            let tuf = attestor_dir.join("tuf");
-            Ok(if tuf.join("root.json").is_file() {
-                routes.merge(crate::tuf_cmd::routes(tuf))
-            } else {
-                routes
-            })
+            // A TUF repository made with `stella trust repo init DATA_DIR/tuf` is served as-is,
+            // also when it is made (or republished) while the stack runs: files are read per
+            // request, and a missing one is a 404.
+            Ok(routes.merge(crate::tuf_cmd::routes(attestor_dir.join("tuf"))))
         }))),
         ..opts
     };

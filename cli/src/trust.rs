@@ -52,6 +52,10 @@ pub struct ExportArgs {
     /// Where to write the ClientTrustConfig (`sigstore --trust-config FILE`).
     #[arg(long)]
     client_trust_config: Option<PathBuf>,
+    /// Where to write the Signer's public key (PEM): what `--signing key` attestations are signed
+    /// with, to publish as the organisation's signing key (`stella trust repo init --org-key`).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
 }
 
 pub fn run(cmd: TrustCommand) -> u8 {
@@ -73,14 +77,16 @@ pub fn run(cmd: TrustCommand) -> u8 {
 }
 
 fn export(a: ExportArgs) -> Result<(), (u8, String)> {
-    if a.trusted_root.is_none() && a.client_trust_config.is_none() {
+    if a.trusted_root.is_none() && a.client_trust_config.is_none() && a.signing_key.is_none() {
         return Err((
             exit::USAGE,
-            "name an output: --trusted-root FILE and/or --client-trust-config FILE".into(),
+            "name an output: --trusted-root FILE, --client-trust-config FILE and/or \
+             --signing-key FILE"
+                .into(),
         ));
     }
     let dir = a.data_dir.unwrap_or_else(default_data_dir);
-    let (root, ctc) = export_trust(&dir, a.config.as_ref(), &a.url)?;
+    let (root, ctc, signing_pem) = export_trust(&dir, a.config.as_ref(), &a.url)?;
     let write = |path: &PathBuf, v: &serde_json::Value| {
         let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
         text.push('\n');
@@ -94,6 +100,11 @@ fn export(a: ExportArgs) -> Result<(), (u8, String)> {
         write(p, &ctc)?;
         eprintln!("stella trust: wrote {}", p.display());
     }
+    if let Some(p) = &a.signing_key {
+        std::fs::write(p, signing_pem)
+            .map_err(|e| (exit::OUTPUT, format!("{}: {e}", p.display())))?;
+        eprintln!("stella trust: wrote {}", p.display());
+    }
     Ok(())
 }
 
@@ -102,15 +113,17 @@ fn export_trust(
     dir: &std::path::Path,
     config: Option<&PathBuf>,
     url: &str,
-) -> Result<(attestor::trust_root::TrustedRoot, serde_json::Value), (u8, String)> {
+) -> Result<(attestor::trust_root::TrustedRoot, serde_json::Value, String), (u8, String)> {
     let cfg = load_config(config).map_err(|e| (exit::USAGE, e.to_string()))?;
     let att_cfg = attestor::service::AttestorConfig::from_json(&cfg.attestor, url)
         .map_err(|e| (exit::USAGE, e))?;
     let stack = Stack::open_roles(dir, Roles::BOTH, cfg, url, system_clock())
         .map_err(|e| (exit::FAILURE, e.to_string()))?;
     let now_ms = (stack.now)().saturating_mul(1000);
-    attestor::service::export_trust(dir, &att_cfg, &keyless_trust(&stack), now_ms)
-        .map_err(|e| (exit::FAILURE, e.to_string()))
+    let (root, ctc) =
+        attestor::service::export_trust(dir, &att_cfg, &keyless_trust(&stack), now_ms)
+            .map_err(|e| (exit::FAILURE, e.to_string()))?;
+    Ok((root, ctc, stack.signing_public_pem()))
 }
 
 /// The stack's trusted root, from its data directory.
@@ -119,5 +132,5 @@ pub fn export_root(
     config: Option<&PathBuf>,
     url: &str,
 ) -> Result<attestor::trust_root::TrustedRoot, (u8, String)> {
-    export_trust(dir, config, url).map(|(root, _)| root)
+    export_trust(dir, config, url).map(|(root, _, _)| root)
 }

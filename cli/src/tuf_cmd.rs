@@ -505,7 +505,7 @@ pub fn run_repo(cmd: RepoCommand) -> CmdResult {
                 return Err((exit::USAGE, "--service-map needs --trusted-root".into()));
             }
             if let Some(k) = org_key {
-                let custom = conv::custom_active("org-signing-key");
+                let custom = conv::custom_active(conv::ORG_KEY_USAGE);
                 repo.add_target(conv::ORG_SIGNING_KEY, &read_file(&k)?, Some(custom))
                     .map_err(fail)?;
                 changed = true;

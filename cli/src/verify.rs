@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use attestor::trust_root::{rfc3339, TrustedRoot};
 use attestor::verify::{
-    verify_bundle, Expectations, IdentityRule, SignedBy, Verified, VerifyError, Witness,
+    key_id, verify_bundle, Expectations, IdentityRule, SignedBy, Verified, VerifyError, Witness,
 };
 use clap::{Args, ValueEnum};
 use registry::referrers::{in_index_attestations, Discovery, Referrer, ARTIFACT_SIGSTORE_BUNDLE};
@@ -17,6 +17,7 @@ use registry::{Platform, PushOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use stella_tuf::stella::{KeyStatus, TrustedKey, ORG_KEY_USAGE};
 
 use crate::exit;
 use crate::trust_bundle::TrustBundle;
@@ -24,7 +25,9 @@ use crate::trust_bundle::TrustBundle;
 pub const AFTER_HELP: &str = "\
 Trust material, one of:
   (default)                      trusted_root.json from the TUF cache (--trust-dir, STELLA_TRUST_DIR;
-                                 `stella trust init ROOT.json --repo URL`, `stella trust update`)
+                                 `stella trust init ROOT.json --repo URL`, `stella trust update`),
+                                 and the organisation's signing keys published there (targets of
+                                 usage org-signing-key: active, or replaced and still in grace)
   --trusted-root FILE            the stack's trusted_root.json (`stella trust export`)
   --offline --trust-bundle FILE  an offline trust bundle (`stella trust bundle create`); opens no
                                  socket: the image must be an OCI layout (`stella cp REF oci:DIR:TAG`)
@@ -131,6 +134,9 @@ pub struct Policy {
     max_age_secs: Option<i64>,
     views: Vec<String>,
     expectations: Expectations,
+    /// Where each trusted key came from, by key id: `{"file": PATH}` for the policy's keys,
+    /// `{"tuf": NAME, "status": …}` for the organisation's keys distributed by TUF.
+    key_sources: BTreeMap<String, Value>,
     /// `sha256:` of the policy file's bytes (none without a file).
     digest: Option<String>,
 }
@@ -171,16 +177,19 @@ pub fn load_policy(path: &Path) -> Result<Policy, Failure> {
         .map_err(|e| (exit::USAGE, format!("policy {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut keys = Vec::new();
+    let mut key_sources = BTreeMap::new();
     for k in &file.keys {
         let p = base.join(k);
         let pem = std::fs::read_to_string(&p)
             .map_err(|e| (exit::USAGE, format!("policy key {}: {e}", p.display())))?;
-        keys.push(spki_from_pem(&pem).ok_or_else(|| {
+        let spki = spki_from_pem(&pem).ok_or_else(|| {
             (
                 exit::USAGE,
                 format!("policy key {}: not a PEM PUBLIC KEY", p.display()),
             )
-        })?);
+        })?;
+        key_sources.insert(key_id(&spki), json!({"file": p.display().to_string()}));
+        keys.push(spki);
     }
     let mut witnesses = Vec::new();
     let mut witness_threshold = 0;
@@ -242,6 +251,7 @@ pub fn load_policy(path: &Path) -> Result<Policy, Failure> {
             witnesses,
             witness_threshold,
         },
+        key_sources,
         digest: Some(format!("sha256:{}", hex(&Sha256::digest(&bytes)))),
     })
 }
@@ -362,7 +372,7 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
                         ),
                     )
                 })?;
-            TrustedRoot::parse(&bytes).map_err(|e| {
+            let root = TrustedRoot::parse(&bytes).map_err(|e| {
                 (
                     exit::TRUST,
                     format!(
@@ -370,7 +380,19 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
                         dir.display()
                     ),
                 )
-            })?
+            })?;
+            let org = stella_tuf::cached_keys(&dir, ORG_KEY_USAGE, now_secs()).map_err(|e| {
+                (
+                    exit::TRUST,
+                    format!(
+                        "the TUF trust cache {} does not give its {ORG_KEY_USAGE} targets: {e} \
+                         (run `stella trust update`)",
+                        dir.display()
+                    ),
+                )
+            })?;
+            trust_org_keys(&mut policy, &org)?;
+            root
         }
     };
     let platform = a
@@ -464,7 +486,7 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
     }
     let ok = reports.iter().all(|r| r.failures.is_empty());
     let policy_digest = policy.digest.take();
-    let mut report = report_json(&a.image, ok, policy_digest, &reports);
+    let mut report = report_json(&a.image, ok, policy_digest, &policy.key_sources, &reports);
     if let Some(b) = &bundle {
         report["trustBundle"] = json!({
             "created": b.manifest()["created"],
@@ -472,6 +494,40 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         });
     }
     Ok((ok, report))
+}
+
+/// Trusts the organisation's signing keys distributed by TUF (active ones, and replaced ones during
+/// their grace period): added to the policy's keys, with their target names for the report.
+fn trust_org_keys(policy: &mut Policy, keys: &[(TrustedKey, Vec<u8>)]) -> Result<(), Failure> {
+    for (k, bytes) in keys {
+        let spki = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(spki_from_pem)
+            .ok_or_else(|| {
+                (
+                    exit::TRUST,
+                    format!(
+                        "TUF target {} ({ORG_KEY_USAGE}) is not a PEM PUBLIC KEY",
+                        k.name
+                    ),
+                )
+            })?;
+        let mut source = json!({
+            "tuf": k.name,
+            "status": match k.status {
+                KeyStatus::Active => "active",
+                KeyStatus::Grace => "grace",
+            },
+        });
+        if let Some(until) = &k.grace_until {
+            source["graceUntil"] = json!(until);
+        }
+        policy.key_sources.insert(key_id(&spki), source);
+        if !policy.expectations.keys.contains(&spki) {
+            policy.expectations.keys.push(spki);
+        }
+    }
+    Ok(())
 }
 
 const UNSIGNED: &str = "a BuildKit in-index attestation: in-toto statements with no signature and \
@@ -632,7 +688,7 @@ fn claims(v: &Verified) -> Value {
     Value::Object(out)
 }
 
-fn signer_json(by: &SignedBy) -> Value {
+fn signer_json(by: &SignedBy, key_sources: &BTreeMap<String, Value>) -> Value {
     match by {
         SignedBy::Certificate {
             issuer,
@@ -640,7 +696,13 @@ fn signer_json(by: &SignedBy) -> Value {
             extensions,
             ..
         } => json!({"issuer": issuer, "subject": subject, "extensions": extensions}),
-        SignedBy::Key { key_id } => json!({"key": key_id}),
+        SignedBy::Key { key_id } => {
+            let mut o = json!({"key": key_id});
+            if let Some(src) = key_sources.get(key_id) {
+                o["keySource"] = src.clone();
+            }
+            o
+        }
     }
 }
 
@@ -648,6 +710,7 @@ fn report_json(
     image: &str,
     ok: bool,
     policy_digest: Option<String>,
+    key_sources: &BTreeMap<String, Value>,
     reports: &[SubjectReport],
 ) -> Value {
     let subjects: Vec<Value> = reports
@@ -668,7 +731,7 @@ fn report_json(
                                 o["refreshed"] = r.clone();
                             }
                             o["predicateType"] = json!(v.predicate_type);
-                            o["signer"] = signer_json(&v.signed_by);
+                            o["signer"] = signer_json(&v.signed_by, key_sources);
                             o["log"] = json!({
                                 "index": v.log.index,
                                 "origin": v.log.origin,
@@ -726,7 +789,23 @@ fn text_report(report: &Value) -> String {
                 let who = signer["subject"]
                     .as_str()
                     .map(|subj| format!("{} ({})", subj, signer["issuer"].as_str().unwrap_or("")))
-                    .or_else(|| signer["key"].as_str().map(|k| format!("key {k}")))
+                    .or_else(|| {
+                        signer["key"].as_str().map(|k| {
+                            let src = &signer["keySource"];
+                            match (src["tuf"].as_str(), src["file"].as_str()) {
+                                (Some(name), _) => format!(
+                                    "key {k} (TUF {name}, {}{})",
+                                    src["status"].as_str().unwrap_or("?"),
+                                    src["graceUntil"]
+                                        .as_str()
+                                        .map(|u| format!(" until {u}"))
+                                        .unwrap_or_default()
+                                ),
+                                (None, Some(file)) => format!("key {k} ({file})"),
+                                _ => format!("key {k}"),
+                            }
+                        })
+                    })
                     .unwrap_or_default();
                 s.push_str(&format!(
                     "  verified {}  signed by {}  at {}  log {} #{}\n",

@@ -46,4 +46,6 @@ pub use keys::{Key, SigningKey};
 pub use metadata::{Metadata, Role, Root, Snapshot, TargetFile, Targets, Timestamp};
 pub use repository::{Expiry, InitOptions, Repository};
 pub use trusted::TrustedSet;
-pub use updater::{bundle_target, cached_target, load_cached, Config, Updater};
+pub use updater::{
+    bundle_keys, bundle_target, cached_keys, cached_target, load_cached, Config, Updater,
+};

@@ -24,6 +24,9 @@ pub const TSA_CHAIN: &str = "tsa-chain.pem";
 pub const SERVICE_MAP: &str = "sigstore-services-v1.json";
 /// The organisation's signing key (first generation).
 pub const ORG_SIGNING_KEY: &str = "org-signing-key-v1.pub";
+/// The `custom.stella.usage` of the organisation's signing keys: `stella verify` trusts every
+/// such key that is active or in its grace period.
+pub const ORG_KEY_USAGE: &str = "org-signing-key";
 
 /// `custom.stella.status` of a key target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::fetch::{Fetcher, LocalDirFetcher};
 use crate::metadata::{check_length_hashes, Role, TargetFile};
+use crate::stella::{trusted_keys, TrustedKey};
 use crate::trusted::TrustedSet;
 
 /// The most delegated roles one target search visits.
@@ -414,13 +415,66 @@ pub fn bundle_target(
     name: &str,
     now: i64,
 ) -> Result<Vec<u8>> {
-    let tmp = tempfile::tempdir().map_err(|e| Error::io(bundle_dir.as_ref(), e))?;
-    Cache::new(tmp.path()).write_metadata("root", trusted_root)?;
-    let mut up = Updater::new(
-        tmp.path(),
-        LocalDirFetcher::bundle(bundle_dir.as_ref()),
-        now,
-    )?;
-    up.refresh()?;
+    let (_tmp, mut up) = bundle_updater(bundle_dir.as_ref(), trusted_root, now)?;
     up.download_target(name)
+}
+
+/// The client workflow run against an offline trust bundle directory, trusting only
+/// `trusted_root`, in a temporary cache (kept while the returned guard lives).
+fn bundle_updater(
+    bundle_dir: &Path,
+    trusted_root: &[u8],
+    now: i64,
+) -> Result<(tempfile::TempDir, Updater<LocalDirFetcher>)> {
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(bundle_dir, e))?;
+    Cache::new(tmp.path()).write_metadata("root", trusted_root)?;
+    let mut up = Updater::new(tmp.path(), LocalDirFetcher::bundle(bundle_dir), now)?;
+    up.refresh()?;
+    Ok((tmp, up))
+}
+
+fn top_level_targets(trusted: &TrustedSet) -> Result<&crate::metadata::Targets> {
+    trusted
+        .targets()
+        .map(|t| &t.signed)
+        .ok_or_else(|| Error::Missing {
+            role: "targets".into(),
+        })
+}
+
+/// Every key target of `usage` trusted at `now` in the top-level targets
+/// ([`crate::stella::trusted_keys`]: active, or in its grace period), with its bytes, from a cache
+/// directory filled by `stella trust update`; no network. A trusted key whose file is not cached
+/// (or does not match its signed hashes) is an error, not skipped.
+pub fn cached_keys(
+    cache_dir: impl AsRef<Path>,
+    usage: &str,
+    now: i64,
+) -> Result<Vec<(TrustedKey, Vec<u8>)>> {
+    let trusted = load_cached(cache_dir.as_ref(), now)?;
+    trusted_keys(top_level_targets(&trusted)?, usage, now)
+        .into_iter()
+        .map(|k| {
+            let bytes = cached_target(cache_dir.as_ref(), &k.name, now)?;
+            Ok((k, bytes))
+        })
+        .collect()
+}
+
+/// [`cached_keys`] from an offline trust bundle directory, trusting only `trusted_root`
+/// (see [`bundle_target`]).
+pub fn bundle_keys(
+    bundle_dir: impl AsRef<Path>,
+    trusted_root: &[u8],
+    usage: &str,
+    now: i64,
+) -> Result<Vec<(TrustedKey, Vec<u8>)>> {
+    let (_tmp, mut up) = bundle_updater(bundle_dir.as_ref(), trusted_root, now)?;
+    let keys = trusted_keys(top_level_targets(up.trusted())?, usage, now);
+    keys.into_iter()
+        .map(|k| {
+            let bytes = up.download_target(&k.name)?;
+            Ok((k, bytes))
+        })
+        .collect()
 }

@@ -904,3 +904,168 @@ fn buildkit_in_index_attestations_are_reported_unsigned_and_never_count() {
     );
     assert_eq!(unsigned_entry(&v)["verified"], false, "{v:#}");
 }
+
+/// The organisation's signing key distributed by TUF: an attestation signed with the Signer's key
+/// (`--signing key`) verifies only once the key is a TUF target of usage `org-signing-key` in the
+/// client's cache; after a rotation it still verifies during the old key's grace period (reported
+/// as such), and once the old key is retired and the cache updated it is refused as untrusted.
+#[test]
+fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let dir = work.path();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let layout = dir.join("layout");
+    crate::support::build_test_layout(&layout);
+    let image = format!("oci:{}:single", layout.display());
+    let sbom = dir.join("sbom.cdx.json");
+    std::fs::write(
+        &sbom,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}"#,
+    )
+    .unwrap();
+    ok(stella(&[
+        "attest",
+        &image,
+        "--signing",
+        "key",
+        "--sbom",
+        &s(&sbom),
+        "--server",
+        &srv.url,
+        "--key",
+        &s(&dir.join("client.key")),
+    ]));
+    let (root, signer) = (dir.join("trusted_root.json"), dir.join("signer.pub"));
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        &s(data.path()),
+        "--url",
+        &srv.url,
+        "--trusted-root",
+        &s(&root),
+        "--signing-key",
+        &s(&signer),
+    ]));
+    assert!(std::fs::read_to_string(&signer)
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+
+    // The trusted root alone does not trust the Signer's key.
+    let (out, v) = verify_json(&[&image, "--trusted-root", &s(&root)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = v["subjects"][0]["attestations"][0]["reason"].to_string();
+    assert!(reason.contains("not among the trusted keys"), "{v:#}");
+
+    // The stack's TUF repository (served at /tuf/) publishes the root and the org key.
+    let (repo, keys, cache) = (
+        data.path().join("tuf"),
+        dir.join("tuf-keys"),
+        dir.join("cache"),
+    );
+    ok(stella(&[
+        "trust",
+        "repo",
+        "init",
+        &s(&repo),
+        "--keys",
+        &s(&keys),
+        "--root-keys",
+        "1",
+        "--root-threshold",
+        "1",
+        "--trusted-root",
+        &s(&root),
+        "--org-key",
+        &s(&signer),
+    ]));
+    let tuf_url = format!("{}/tuf/", srv.url.trim_end_matches('/'));
+    ok(stella(&[
+        "trust",
+        "init",
+        &s(&repo.join("1.root.json")),
+        "--repo",
+        &tuf_url,
+        "--trust-dir",
+        &s(&cache),
+    ]));
+    ok(stella(&["trust", "update", "--trust-dir", &s(&cache)]));
+    let (out, v) = verify_json(&[&image, "--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let src = &v["subjects"][0]["attestations"][0]["signer"]["keySource"];
+    assert_eq!(src["tuf"], "org-signing-key-v1.pub", "{v:#}");
+    assert_eq!(src["status"], "active", "{v:#}");
+
+    // Rotation: a new key becomes active, the old one is in grace for 14 days and still trusted.
+    let new_key = dir.join("new.key");
+    let new_pub = dir.join("org-signing-key-v2.pub");
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ],
+        vec!["pkey", "-pubout", "-in", &s(&new_key), "-out"],
+    ] {
+        let out_path = if args[0] == "genpkey" {
+            &new_key
+        } else {
+            &new_pub
+        };
+        let st = Command::new("openssl")
+            .args(&args)
+            .arg(out_path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    }
+    let repo_args = |sub: &str, extra: &[&str]| {
+        let mut v = vec!["trust".to_owned(), "repo".into(), sub.into(), s(&repo)];
+        v.extend(["--keys".to_owned(), s(&keys)]);
+        v.extend(extra.iter().map(|x| (*x).to_owned()));
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        ok(stella(&refs));
+    };
+    repo_args(
+        "rotate-key",
+        &[
+            "--usage",
+            "org-signing-key",
+            "--new",
+            &s(&new_pub),
+            "--grace-days",
+            "14",
+        ],
+    );
+    ok(stella(&["trust", "update", "--trust-dir", &s(&cache)]));
+    let (out, v) = verify_json(&[&image, "--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let src = &v["subjects"][0]["attestations"][0]["signer"]["keySource"];
+    assert_eq!(src["status"], "grace", "{v:#}");
+    assert!(src["graceUntil"].as_str().is_some(), "{v:#}");
+    let out = stella(&["verify", &image, "--trust-dir", &s(&cache)]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("TUF org-signing-key-v1.pub, grace until"), "{t}");
+
+    // Retirement: the old key leaves the metadata; the attestation it signed is refused.
+    repo_args(
+        "retire-key",
+        &[
+            "--usage",
+            "org-signing-key",
+            "--name",
+            "org-signing-key-v1.pub",
+        ],
+    );
+    ok(stella(&["trust", "update", "--trust-dir", &s(&cache)]));
+    let (out, v) = verify_json(&[&image, "--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = v["subjects"][0]["attestations"][0]["reason"].to_string();
+    assert!(reason.contains("not among the trusted keys"), "{v:#}");
+}
