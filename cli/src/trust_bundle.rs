@@ -5,6 +5,9 @@
 //! manifest.json        media type, creation time, the log's origin and checkpoint size, the images
 //!                      named at creation, and the SHA-256 and size of every other file
 //! targets/trusted_root.json   the stack's Sigstore trusted root (log key, CA chain, CT key, TSA chain)
+//! tuf/N.root.json      with a TUF repository (the stack's DATA_DIR/tuf or SERVER/tuf/, or --tuf):
+//! tuf/{root,timestamp,snapshot,targets}.json   its root chain and verified top-level metadata,
+//! targets/NAME         and every top-level target (trusted_root.json is then TUF's)
 //! tiles/checkpoint     the log's signed checkpoint when the bundle was made
 //! tiles/tile/...       the C2SP tiles the named images' entries need: their leaves, the proof to
 //!                      that checkpoint, and the consistency with each entry's own checkpoint
@@ -178,6 +181,29 @@ impl TrustBundle {
     pub fn manifest(&self) -> &Value {
         &self.manifest
     }
+
+    /// The unpacked bundle (`tuf/`, `targets/`, `tiles/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The root a client pinned to nothing else starts TUF from: the bundle's oldest root version
+    /// (`tuf/N.root.json`), or none when the bundle seals no TUF repository.
+    pub fn tuf_first_root(&self) -> Option<Result<Vec<u8>, String>> {
+        let tuf = self.dir.path().join("tuf");
+        let first = std::fs::read_dir(&tuf)
+            .ok()?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".root.json")?.parse::<u64>().ok()
+            })
+            .min();
+        Some(match first {
+            Some(v) => std::fs::read(tuf.join(format!("{v}.root.json")))
+                .map_err(|e| format!("the trust bundle's tuf/{v}.root.json: {e}")),
+            None => Err("the trust bundle's tuf/ holds no N.root.json".into()),
+        })
+    }
 }
 
 /// Why [`prove_in_tiles`] did not prove an entry.
@@ -325,6 +351,93 @@ pub struct CreateArgs {
     /// Where to write the bundle (trust-bundle.tar.zst).
     #[arg(long)]
     out: PathBuf,
+    /// The TUF repository to seal into the bundle (a directory or URL; default: the stack's,
+    /// `DATA_DIR/tuf` or `SERVER/tuf/`, when there is one).
+    #[arg(long)]
+    tuf: Option<String>,
+    /// The TUF root to start the client workflow from (default: the repository's 1.root.json).
+    #[arg(long)]
+    tuf_root: Option<PathBuf>,
+}
+
+/// The sealed TUF files (paths inside the bundle) and their summary for manifest.json.
+type TufFiles = (Vec<(String, Vec<u8>)>, Value);
+
+/// The TUF repository's verified metadata and targets (see [`stella_tuf::bundle_files`]), or none
+/// when the stack has no repository and none was asked for. Runs outside the async runtime (the
+/// HTTP fetcher has its own).
+fn collect_tuf(a: &CreateArgs) -> Result<Option<TufFiles>, Failure> {
+    let repo = match (&a.tuf, &a.server) {
+        (Some(t), _) => t.clone(),
+        (None, Some(url)) => format!("{}/tuf/", url.trim_end_matches('/')),
+        (None, None) => a
+            .data_dir
+            .clone()
+            .unwrap_or_else(crate::serve::default_data_dir)
+            .join("tuf")
+            .display()
+            .to_string(),
+    };
+    let asked = a.tuf.is_some() || a.tuf_root.is_some();
+    let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
+    if repo.starts_with("http://") || repo.starts_with("https://") {
+        let f = stella_tuf::HttpFetcher::new(&repo)
+            .map_err(|e| (exit::USAGE, format!("the TUF repository {repo}: {e}")))?;
+        seal_tuf(&f, &repo, a.tuf_root.as_deref(), asked, now)
+    } else {
+        let f = stella_tuf::LocalDirFetcher::repository(&repo);
+        seal_tuf(&f, &repo, a.tuf_root.as_deref(), asked, now)
+    }
+}
+
+fn seal_tuf<F: stella_tuf::Fetcher>(
+    f: &F,
+    repo: &str,
+    tuf_root: Option<&Path>,
+    asked: bool,
+    now: i64,
+) -> Result<Option<TufFiles>, Failure> {
+    let fail = |e: String| (exit::TRUST, format!("the TUF repository {repo}: {e}"));
+    let root = match tuf_root {
+        Some(p) => std::fs::read(p).map_err(|e| (exit::USAGE, format!("{}: {e}", p.display())))?,
+        None => match f.fetch_metadata("1.root.json", 512 * 1024) {
+            Ok(b) => b,
+            Err(stella_tuf::Error::NotFound { .. }) if !asked => return Ok(None),
+            Err(e) => return Err(fail(e.to_string())),
+        },
+    };
+    let files = stella_tuf::bundle_files(f, &root, now).map_err(|e| fail(e.to_string()))?;
+    let targets: Vec<&str> = files
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("targets/"))
+        .collect();
+    if !targets.contains(&stella_tuf::stella::TRUSTED_ROOT) {
+        return Err(fail(format!(
+            "it publishes no {} (stella trust repo init --trusted-root FILE)",
+            stella_tuf::stella::TRUSTED_ROOT
+        )));
+    }
+    let version = |p: &str| -> Option<u64> {
+        p.strip_prefix("tuf/")?
+            .strip_suffix(".root.json")?
+            .parse()
+            .ok()
+    };
+    let versions: Vec<u64> = files.iter().filter_map(|(p, _)| version(p)).collect();
+    let summary = json!({
+        "repository": repo,
+        "pinnedRootVersion": versions.iter().min(),
+        "rootVersion": versions.iter().max(),
+        "targets": targets,
+    });
+    Ok(Some((files, summary)))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 type Failure = (u8, String);
@@ -369,11 +482,12 @@ pub fn create(a: CreateArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| (exit::FAILURE, format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(create_async(a))
+    let tuf = collect_tuf(&a)?;
+    runtime.block_on(create_async(a, tuf))
 }
 
-async fn create_async(a: CreateArgs) -> Result<(), Failure> {
-    let (source, root_json) = match (&a.data_dir, &a.server) {
+async fn create_async(a: CreateArgs, tuf: Option<TufFiles>) -> Result<(), Failure> {
+    let (source, mut root_json) = match (&a.data_dir, &a.server) {
         (_, Some(url)) => {
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
@@ -398,6 +512,13 @@ async fn create_async(a: CreateArgs) -> Result<(), Failure> {
             (Source::Dir(dir.join("attestor").join("log")), text)
         }
     };
+    // With TUF, the trusted root is the one TUF publishes (what offline verification checks).
+    if let Some((files, _)) = &tuf {
+        let want = format!("targets/{}", stella_tuf::stella::TRUSTED_ROOT);
+        if let Some((_, b)) = files.iter().find(|(p, _)| *p == want) {
+            root_json = b.clone();
+        }
+    }
     let root = TrustedRoot::parse(&root_json)
         .map_err(|e| (exit::TRUST, format!("the stack's trusted root: {e}")))?;
     let checkpoint = source
@@ -427,6 +548,10 @@ async fn create_async(a: CreateArgs) -> Result<(), Failure> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     files.insert(TRUSTED_ROOT.into(), root_json.clone());
     files.insert(CHECKPOINT.into(), checkpoint);
+    let tuf_summary = tuf.map(|(tuf_files, summary)| {
+        files.extend(tuf_files);
+        summary
+    });
 
     // The tiles each named image's entries need, fetched as the proof asks for them.
     let scratch = tempfile::tempdir().map_err(|e| (exit::FAILURE, e.to_string()))?;
@@ -489,26 +614,33 @@ async fn create_async(a: CreateArgs) -> Result<(), Failure> {
         .iter()
         .map(|(k, v)| (k.clone(), json!({"sha256": sha256_hex(v), "size": v.len()})))
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let manifest = json!({
+    let mut manifest = json!({
         "mediaType": MEDIA_TYPE,
-        "created": rfc3339(now),
+        "created": rfc3339(now_secs()),
         "log": {"origin": origin, "size": cp.size, "checkpoint": CHECKPOINT},
         "images": images,
         "files": listed,
     });
+    if let Some(t) = &tuf_summary {
+        manifest["tuf"] = t.clone();
+    }
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     manifest_bytes.push(b'\n');
     write_bundle(&a.out, &manifest_bytes, &files).map_err(|e| (exit::OUTPUT, e))?;
     eprintln!(
-        "stella trust bundle: wrote {} ({} files; log {origin} at size {}; {} image(s))",
+        "stella trust bundle: wrote {} ({} files; log {origin} at size {}; {} image(s); {})",
         a.out.display(),
         files.len() + 1,
         cp.size,
-        a.images.len()
+        a.images.len(),
+        match &tuf_summary {
+            Some(t) => format!(
+                "TUF root v{} with {} target(s)",
+                t["rootVersion"],
+                t["targets"].as_array().map_or(0, Vec::len)
+            ),
+            None => "no TUF repository".into(),
+        }
     );
     Ok(())
 }

@@ -343,8 +343,15 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
         Some(p) => Some(TrustBundle::open(p).map_err(|e| (exit::TRUST, e))?),
         None => None,
     };
+    let mut tuf_report = None;
     let root = match (&bundle, &a.trusted_root) {
-        (Some(b), _) => b.trusted_root().map_err(|e| (exit::TRUST, e))?,
+        (Some(b), _) => match bundle_tuf(a, b, &mut policy)? {
+            Some((root, report)) => {
+                tuf_report = Some(report);
+                root
+            }
+            None => b.trusted_root().map_err(|e| (exit::TRUST, e))?,
+        },
         (None, Some(p)) => {
             let bytes = std::fs::read(p)
                 .map_err(|e| (exit::TRUST, format!("trusted root {}: {e}", p.display())))?;
@@ -492,8 +499,88 @@ fn verify(a: &VerifyArgs) -> Result<(bool, Value), Failure> {
             "created": b.manifest()["created"],
             "log": b.manifest()["log"],
         });
+        if let Some(t) = tuf_report {
+            report["trustBundle"]["tuf"] = t;
+        }
     }
     Ok((ok, report))
+}
+
+/// The trust material of a bundle that seals a TUF repository: the TUF client workflow runs against
+/// the bundle's `tuf/` and `targets/`, from the root pinned in the trust dir when there is one
+/// (--trust-dir, STELLA_TRUST_DIR, or the default one), else from the bundle's own first root (trust
+/// on first use, reported as such). Metadata expiry is judged at the bundle's creation time (it is
+/// sealed), a replaced key's grace period at the time of verification. None for a bundle without
+/// TUF; an explicit trust dir then is an error, since it cannot be honoured.
+fn bundle_tuf(
+    a: &VerifyArgs,
+    b: &TrustBundle,
+    policy: &mut Policy,
+) -> Result<Option<(TrustedRoot, Value)>, Failure> {
+    let first = match b.tuf_first_root() {
+        Some(r) => r.map_err(|e| (exit::TRUST, e))?,
+        None if a.trust_dir.is_some() => {
+            return Err((
+                exit::TRUST,
+                "the trust bundle seals no TUF repository, so the root pinned in --trust-dir \
+                 cannot be checked against it (create it from a stack with a TUF repository, or \
+                 leave out --trust-dir)"
+                    .into(),
+            ))
+        }
+        None => return Ok(None),
+    };
+    let pinned_file = a
+        .trust_dir
+        .clone()
+        .or_else(stella_tuf::default_trust_dir)
+        .map(|d| d.join("metadata").join("root.json"))
+        .filter(|p| p.is_file());
+    if a.trust_dir.is_some() && pinned_file.is_none() {
+        return Err((
+            exit::TRUST,
+            "--trust-dir pins no TUF root (metadata/root.json): run `stella trust init`".into(),
+        ));
+    }
+    let (pinned, pinned_from) = match &pinned_file {
+        Some(p) => (
+            std::fs::read(p).map_err(|e| (exit::TRUST, format!("{}: {e}", p.display())))?,
+            json!({"trustDir": p.display().to_string()}),
+        ),
+        None => (first, json!("bundle (trust on first use)")),
+    };
+    let created = b.manifest()["created"]
+        .as_str()
+        .and_then(stella_tuf::time::parse_rfc3339)
+        .ok_or((
+            exit::TRUST,
+            "the trust bundle's manifest.json has no creation time".to_owned(),
+        ))?;
+    let tuf_err = |e: stella_tuf::Error| {
+        (
+            exit::TRUST,
+            format!(
+                "the trust bundle's TUF repository, from the root pinned in {pinned_from}: {e}"
+            ),
+        )
+    };
+    let bytes =
+        stella_tuf::bundle_target(b.dir(), &pinned, stella_tuf::stella::TRUSTED_ROOT, created)
+            .map_err(tuf_err)?;
+    let root = TrustedRoot::parse(&bytes).map_err(|e| {
+        (
+            exit::TRUST,
+            format!("the trust bundle's TUF trusted_root.json: {e}"),
+        )
+    })?;
+    let keys = stella_tuf::bundle_keys(b.dir(), &pinned, ORG_KEY_USAGE, created, now_secs())
+        .map_err(tuf_err)?;
+    trust_org_keys(policy, &keys)?;
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.name.as_str()).collect();
+    Ok(Some((
+        root,
+        json!({"pinnedRoot": pinned_from, "orgKeys": names}),
+    )))
 }
 
 /// Trusts the organisation's signing keys distributed by TUF (active ones, and replaced ones during

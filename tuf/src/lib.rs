@@ -47,5 +47,6 @@ pub use metadata::{Metadata, Role, Root, Snapshot, TargetFile, Targets, Timestam
 pub use repository::{Expiry, InitOptions, Repository};
 pub use trusted::TrustedSet;
 pub use updater::{
-    bundle_keys, bundle_target, cached_keys, cached_target, load_cached, Config, Updater,
+    bundle_files, bundle_keys, bundle_target, cached_keys, cached_target, load_cached, Config,
+    Updater,
 };

@@ -409,6 +409,8 @@ pub fn cached_target(cache_dir: impl AsRef<Path>, name: &str, now: i64) -> Resul
 /// files), trusting only `trusted_root` (a root pinned earlier, e.g. the cache's
 /// `metadata/root.json`). The full client workflow runs against the bundle in a temporary cache;
 /// nothing touches the network.
+///
+/// `now` is the time metadata expiry is judged at: for a sealed bundle, the time it was made.
 pub fn bundle_target(
     bundle_dir: impl AsRef<Path>,
     trusted_root: &[u8],
@@ -462,14 +464,16 @@ pub fn cached_keys(
 }
 
 /// [`cached_keys`] from an offline trust bundle directory, trusting only `trusted_root`
-/// (see [`bundle_target`]).
+/// (see [`bundle_target`]): metadata expiry is judged at `metadata_time` (when the bundle was
+/// made), a replaced key's grace period at `now`.
 pub fn bundle_keys(
     bundle_dir: impl AsRef<Path>,
     trusted_root: &[u8],
     usage: &str,
+    metadata_time: i64,
     now: i64,
 ) -> Result<Vec<(TrustedKey, Vec<u8>)>> {
-    let (_tmp, mut up) = bundle_updater(bundle_dir.as_ref(), trusted_root, now)?;
+    let (_tmp, mut up) = bundle_updater(bundle_dir.as_ref(), trusted_root, metadata_time)?;
     let keys = trusted_keys(top_level_targets(up.trusted())?, usage, now);
     keys.into_iter()
         .map(|k| {
@@ -477,4 +481,52 @@ pub fn bundle_keys(
             Ok((k, bytes))
         })
         .collect()
+}
+
+/// The files of an offline trust bundle for the repository `fetcher` reaches, as paths inside the
+/// bundle: `tuf/N.root.json` for every root version from `trusted_root`'s to the newest (so a client
+/// pinned to that root walks the chain), `tuf/root.json`, `tuf/timestamp.json`, `tuf/snapshot.json`,
+/// `tuf/targets.json`, and `targets/NAME` for every top-level target. The full client workflow runs
+/// first, from `trusted_root`, so only metadata and targets that verify are taken. Delegated
+/// targets are not included.
+pub fn bundle_files<F: Fetcher>(
+    fetcher: &F,
+    trusted_root: &[u8],
+    now: i64,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(Path::new("."), e))?;
+    Cache::new(tmp.path()).write_metadata("root", trusted_root)?;
+    let pinned = TrustedSet::new(trusted_root, now)?.root().signed.version;
+    let mut up = Updater::new(tmp.path(), fetcher, now)?;
+    up.refresh()?;
+    let names = up.download_all_targets()?;
+    let config = Config::default();
+    let latest = up.trusted().root().signed.version;
+    let mut out = vec![(format!("tuf/{pinned}.root.json"), trusted_root.to_vec())];
+    for v in pinned.saturating_add(1)..=latest {
+        let name = format!("{v}.root.json");
+        out.push((
+            format!("tuf/{name}"),
+            fetcher.fetch_metadata(&name, config.root_max_length)?,
+        ));
+    }
+    for (role, limit) in [
+        ("root", config.root_max_length),
+        ("timestamp", config.timestamp_max_length),
+        ("snapshot", config.snapshot_max_length),
+        ("targets", config.targets_max_length),
+    ] {
+        let bytes = up
+            .cache()
+            .read_metadata(role, limit)?
+            .ok_or_else(|| Error::Missing {
+                role: role.to_owned(),
+            })?;
+        out.push((format!("tuf/{role}.json"), bytes));
+    }
+    for name in names {
+        let bytes = up.download_target(&name)?;
+        out.push((format!("targets/{name}"), bytes));
+    }
+    Ok(out)
 }

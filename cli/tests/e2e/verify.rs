@@ -916,43 +916,7 @@ fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
     let srv = serve(data.path());
     let dir = work.path();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let layout = dir.join("layout");
-    crate::support::build_test_layout(&layout);
-    let image = format!("oci:{}:single", layout.display());
-    let sbom = dir.join("sbom.cdx.json");
-    std::fs::write(
-        &sbom,
-        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}"#,
-    )
-    .unwrap();
-    ok(stella(&[
-        "attest",
-        &image,
-        "--signing",
-        "key",
-        "--sbom",
-        &s(&sbom),
-        "--server",
-        &srv.url,
-        "--key",
-        &s(&dir.join("client.key")),
-    ]));
-    let (root, signer) = (dir.join("trusted_root.json"), dir.join("signer.pub"));
-    ok(stella(&[
-        "trust",
-        "export",
-        "--data-dir",
-        &s(data.path()),
-        "--url",
-        &srv.url,
-        "--trusted-root",
-        &s(&root),
-        "--signing-key",
-        &s(&signer),
-    ]));
-    assert!(std::fs::read_to_string(&signer)
-        .unwrap()
-        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    let (image, root, signer) = key_signed(dir, data.path(), &srv.url);
 
     // The trusted root alone does not trust the Signer's key.
     let (out, v) = verify_json(&[&image, "--trusted-root", &s(&root)]);
@@ -966,22 +930,7 @@ fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
         dir.join("tuf-keys"),
         dir.join("cache"),
     );
-    ok(stella(&[
-        "trust",
-        "repo",
-        "init",
-        &s(&repo),
-        "--keys",
-        &s(&keys),
-        "--root-keys",
-        "1",
-        "--root-threshold",
-        "1",
-        "--trusted-root",
-        &s(&root),
-        "--org-key",
-        &s(&signer),
-    ]));
+    tuf_repo_with_org_key(&repo, &keys, &root, &signer);
     let tuf_url = format!("{}/tuf/", srv.url.trim_end_matches('/'));
     ok(stella(&[
         "trust",
@@ -1000,31 +949,8 @@ fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
     assert_eq!(src["status"], "active", "{v:#}");
 
     // Rotation: a new key becomes active, the old one is in grace for 14 days and still trusted.
-    let new_key = dir.join("new.key");
     let new_pub = dir.join("org-signing-key-v2.pub");
-    for args in [
-        vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ],
-        vec!["pkey", "-pubout", "-in", &s(&new_key), "-out"],
-    ] {
-        let out_path = if args[0] == "genpkey" {
-            &new_key
-        } else {
-            &new_pub
-        };
-        let st = Command::new("openssl")
-            .args(&args)
-            .arg(out_path)
-            .status()
-            .unwrap();
-        assert!(st.success(), "openssl {args:?}");
-    }
+    openssl_p256_public(dir, &new_pub);
     let repo_args = |sub: &str, extra: &[&str]| {
         let mut v = vec!["trust".to_owned(), "repo".into(), sub.into(), s(&repo)];
         v.extend(["--keys".to_owned(), s(&keys)]);
@@ -1066,6 +992,224 @@ fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
     ok(stella(&["trust", "update", "--trust-dir", &s(&cache)]));
     let (out, v) = verify_json(&[&image, "--trust-dir", &s(&cache)]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let reason = v["subjects"][0]["attestations"][0]["reason"].to_string();
+    assert!(reason.contains("not among the trusted keys"), "{v:#}");
+}
+
+/// A layout image attested with the Signer's key (`--signing key`) by the stack serving `data`;
+/// returns the image, the stack's trusted_root.json and the Signer's public key (PEM), in `dir`.
+fn key_signed(dir: &Path, data: &Path, url: &str) -> (String, PathBuf, PathBuf) {
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let layout = dir.join("layout");
+    crate::support::build_test_layout(&layout);
+    let image = format!("oci:{}:single", layout.display());
+    let sbom = dir.join("sbom.cdx.json");
+    std::fs::write(
+        &sbom,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}"#,
+    )
+    .unwrap();
+    ok(stella(&[
+        "attest",
+        &image,
+        "--signing",
+        "key",
+        "--sbom",
+        &s(&sbom),
+        "--server",
+        url,
+        "--key",
+        &s(&dir.join("client.key")),
+    ]));
+    let (root, signer) = (dir.join("trusted_root.json"), dir.join("signer.pub"));
+    ok(stella(&[
+        "trust",
+        "export",
+        "--data-dir",
+        &s(data),
+        "--url",
+        url,
+        "--trusted-root",
+        &s(&root),
+        "--signing-key",
+        &s(&signer),
+    ]));
+    assert!(std::fs::read_to_string(&signer)
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    (image, root, signer)
+}
+
+/// `stella trust repo init REPO` (one root key) publishing the trusted root and the org key.
+fn tuf_repo_with_org_key(repo: &Path, keys: &Path, root: &Path, org_key: &Path) {
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    ok(stella(&[
+        "trust",
+        "repo",
+        "init",
+        &s(repo),
+        "--keys",
+        &s(keys),
+        "--root-keys",
+        "1",
+        "--root-threshold",
+        "1",
+        "--trusted-root",
+        &s(root),
+        "--org-key",
+        &s(org_key),
+    ]));
+}
+
+fn openssl_p256_public(dir: &Path, public: &Path) {
+    let key = dir.join(format!(
+        "{}.key",
+        public.file_name().unwrap().to_str().unwrap()
+    ));
+    let st = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl genpkey");
+    let st = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(public)
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl pkey");
+}
+
+/// An offline trust bundle of a stack with a TUF repository seals its metadata and targets; offline
+/// verification runs the TUF workflow against them — from the bundle's own root (trust on first
+/// use, reported) or from the root pinned in the trust dir — and trusts the org key TUF publishes.
+/// A trust dir pinned to another repository's root refuses the bundle (exit 8); a bundle made after
+/// the key was retired no longer verifies what it signed. Bundles made from the data dir and from
+/// the running server (`--server`) both carry TUF.
+#[test]
+fn offline_trust_bundle_seals_tuf_and_the_org_key() {
+    let data = tempdir();
+    let work = tempdir();
+    let srv = serve(data.path());
+    let dir = work.path();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (image, root, signer) = key_signed(dir, data.path(), &srv.url);
+    let (repo, keys) = (data.path().join("tuf"), dir.join("tuf-keys"));
+    tuf_repo_with_org_key(&repo, &keys, &root, &signer);
+    let xdg = s(&dir.join("xdg"));
+    let create = |out: &Path, from: &[&str]| {
+        let out = s(out);
+        let mut args = vec![
+            "trust", "bundle", "create", "--image", &image, "--out", &out,
+        ];
+        args.extend_from_slice(from);
+        let o = stella(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("TUF root v1 with 6 target(s)"),
+            "{}",
+            text(&o)
+        );
+    };
+    let offline = |bundle: &Path, extra: &[&str]| -> (Output, Value) {
+        let b = s(bundle);
+        let mut args = vec![
+            "verify",
+            "--format",
+            "json",
+            &image,
+            "--offline",
+            "--trust-bundle",
+            &b,
+        ];
+        args.extend_from_slice(extra);
+        let out = crate::common::stella_env(&args, &[("XDG_CONFIG_HOME", &xdg)]);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, v)
+    };
+
+    let b1 = dir.join("b1.tar.zst");
+    create(&b1, &["--data-dir", &s(data.path()), "--url", &srv.url]);
+    let (out, v) = offline(&b1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tuf = &v["trustBundle"]["tuf"];
+    assert_eq!(tuf["pinnedRoot"], "bundle (trust on first use)", "{v:#}");
+    assert_eq!(tuf["orgKeys"], json!(["org-signing-key-v1.pub"]), "{v:#}");
+    let src = &v["subjects"][0]["attestations"][0]["signer"]["keySource"];
+    assert_eq!(src["tuf"], "org-signing-key-v1.pub", "{v:#}");
+
+    // Pinned in a trust dir initialised from the same repository.
+    let cache = dir.join("cache");
+    ok(stella(&[
+        "trust",
+        "init",
+        &s(&repo.join("1.root.json")),
+        "--repo",
+        &s(&repo),
+        "--trust-dir",
+        &s(&cache),
+    ]));
+    let (out, v) = offline(&b1, &["--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        v["trustBundle"]["tuf"]["pinnedRoot"]["trustDir"].is_string(),
+        "{v:#}"
+    );
+
+    // Pinned to another repository's root: refused.
+    let other = dir.join("other");
+    tuf_repo_with_org_key(&other.join("repo"), &other.join("keys"), &root, &signer);
+    let other_cache = dir.join("other-cache");
+    ok(stella(&[
+        "trust",
+        "init",
+        &s(&other.join("repo/1.root.json")),
+        "--repo",
+        &s(&other.join("repo")),
+        "--trust-dir",
+        &s(&other_cache),
+    ]));
+    let (out, _) = offline(&b1, &["--trust-dir", &s(&other_cache)]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(text(&out).contains("TUF"), "{}", text(&out));
+
+    // From the running server: the same TUF content.
+    let b2 = dir.join("b2.tar.zst");
+    create(&b2, &["--server", &srv.url]);
+    let (out, _) = offline(&b2, &["--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The key replaced and retired, then a new bundle: what the old key signed is refused.
+    let new_pub = dir.join("org-signing-key-v2.pub");
+    openssl_p256_public(dir, &new_pub);
+    let (repo_s, keys_s, new_s) = (s(&repo), s(&keys), s(&new_pub));
+    let usage = ["--usage", "org-signing-key"];
+    let mut rotate = vec!["trust", "repo", "rotate-key", &repo_s, "--keys", &keys_s];
+    rotate.extend_from_slice(&usage);
+    rotate.extend_from_slice(&["--new", &new_s]);
+    ok(stella(&rotate));
+    let mut retire = vec!["trust", "repo", "retire-key", &repo_s, "--keys", &keys_s];
+    retire.extend_from_slice(&usage);
+    retire.extend_from_slice(&["--name", "org-signing-key-v1.pub"]);
+    ok(stella(&retire));
+    let b3 = dir.join("b3.tar.zst");
+    create(&b3, &["--data-dir", &s(data.path()), "--url", &srv.url]);
+    let (out, v) = offline(&b3, &["--trust-dir", &s(&cache)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert_eq!(
+        v["trustBundle"]["tuf"]["orgKeys"],
+        json!(["org-signing-key-v2.pub"]),
+        "{v:#}"
+    );
     let reason = v["subjects"][0]["attestations"][0]["reason"].to_string();
     assert!(reason.contains("not among the trusted keys"), "{v:#}");
 }
