@@ -10,6 +10,8 @@ use clap::Args;
 use registry::target::{self, Target};
 use registry::{Platform, PushOptions};
 use serde_json::{json, Value};
+use sha2::Digest as _;
+use signer_gateway::claims;
 use signer_gateway::service::client::DpopClient;
 
 use crate::exit;
@@ -71,6 +73,10 @@ pub struct AttestArgs {
     /// Only this platform of a multi-platform image.
     #[arg(long)]
     platform: Option<String>,
+    /// The policy the build was gated with: its SHA-256 is stamped into the SBOM
+    /// (`stella:attestation:policyDigest`) and sent to the Signer, which records it.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// Do not push the bundle as a referrer.
     #[arg(long)]
     no_push: bool,
@@ -143,6 +149,17 @@ async fn github_token(audience: &str) -> Result<Option<String>, (u8, String)> {
         ))
 }
 
+/// The `license_id` claim of a PoE (a compact JWS the Signer verifies; read here only to stamp it).
+fn poe_license_id(poe: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = poe.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("license_id")?.as_str().map(str::to_owned)
+}
+
 /// `POST /dev/token` of the embedded default.
 async fn dev_token(server: &str) -> Result<Value, String> {
     let url = format!("{}/dev/token", server.trim_end_matches('/'));
@@ -173,7 +190,7 @@ fn attest(a: AttestArgs) -> Outcome {
             format!("cannot read {}: {e}", a.sbom.display()),
         )
     })?;
-    let sbom: Value = serde_json::from_slice(&sbom_bytes).map_err(|e| {
+    let mut sbom: Value = serde_json::from_slice(&sbom_bytes).map_err(|e| {
         (
             exit::SOURCE,
             format!("{} is not JSON: {e}", a.sbom.display()),
@@ -190,6 +207,21 @@ fn attest(a: AttestArgs) -> Outcome {
                 ),
             ))?
             .to_owned(),
+    };
+    let policy_digest = match &a.policy {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| {
+                (
+                    exit::USAGE,
+                    format!("cannot read the policy {}: {e}", p.display()),
+                )
+            })?;
+            Some(format!(
+                "sha256:{}",
+                signer_gateway::dsse::hex(&sha2::Sha256::digest(&bytes))
+            ))
+        }
+        None => None,
     };
     let poe = match &a.poe {
         Some(p) => Some(
@@ -238,15 +270,6 @@ fn attest(a: AttestArgs) -> Outcome {
             Target::Remote(r) => r.name(),
             Target::Layout { path, .. } => path.display().to_string(),
         };
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": subjects.iter().map(|d| {
-                let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
-                json!({"name": name, "digest": {"sha256": hex}})
-            }).collect::<Vec<_>>(),
-            "predicateType": predicate_type,
-            "predicate": sbom,
-        });
         let ci_token = match a.id_token.clone() {
             Some(t) => Some(t),
             None => github_token(&a.audience).await?,
@@ -304,7 +327,26 @@ fn attest(a: AttestArgs) -> Outcome {
             .exchange(&a.server, &id_token)
             .await
             .map_err(|e| (exit::REGISTRY, format!("token exchange: {e}")))?;
+        // Claims about this attestation, stamped into the SBOM (the Signer checks them).
+        if let Some(license) = poe_license_id(&poe) {
+            claims::stamp(&mut sbom, claims::LICENSE_ID, &license);
+        }
+        if let Some(d) = &policy_digest {
+            claims::stamp(&mut sbom, claims::POLICY_DIGEST, d);
+        }
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": subjects.iter().map(|d| {
+                let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
+                json!({"name": name, "digest": {"sha256": hex}})
+            }).collect::<Vec<_>>(),
+            "predicateType": predicate_type,
+            "predicate": sbom,
+        });
         let mut request = json!({"statement": statement, "signing": a.signing});
+        if let Some(d) = &policy_digest {
+            request["policy_digest"] = json!(d);
+        }
         if let Some(s) = &a.scanner_image {
             request["scanner_image"] = json!(s);
         }

@@ -17,6 +17,7 @@ use registry::{Platform, PushOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use signer_gateway::claims;
 use stella_tuf::stella::{KeyStatus, TrustedKey, ORG_KEY_USAGE};
 
 use crate::exit;
@@ -684,15 +685,9 @@ fn check_one(
     Ok(v)
 }
 
-/// The views an SBOM predicate shows: `stella:sbom:view` in CycloneDX metadata, else inventory.
+/// The views an SBOM predicate shows (its `stella:sbom:view` claim); inventory when unstamped.
 fn views_of(v: &Verified) -> Vec<String> {
-    let props = v.statement["predicate"]["metadata"]["properties"].as_array();
-    let view = props
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == "stella:sbom:view")
-        .and_then(|p| p["value"].as_str())
-        .unwrap_or("inventory");
+    let view = claims::read(&v.statement["predicate"], claims::VIEW).unwrap_or("inventory");
     vec![view.to_owned()]
 }
 
@@ -764,13 +759,14 @@ fn claims(v: &Verified) -> Value {
     {
         out.insert("scanner".into(), json!(tool));
     }
-    for prop in p["metadata"]["properties"].as_array().into_iter().flatten() {
-        let key = match prop["name"].as_str() {
-            Some("stella:attestation:licenseId") => "license_id",
-            Some("stella:attestation:policyDigest") => "policy_digest",
-            _ => continue,
-        };
-        out.insert(key.into(), prop["value"].clone());
+    for (key, name) in [
+        ("license_id", claims::LICENSE_ID),
+        ("policy_digest", claims::POLICY_DIGEST),
+        ("view", claims::VIEW),
+    ] {
+        if let Some(value) = claims::read(p, name) {
+            out.insert(key.into(), json!(value));
+        }
     }
     Value::Object(out)
 }

@@ -257,6 +257,35 @@ pub struct Inventory {
     /// What the entrypoint uses (EntryTrace), when the source has an image config.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Which view this is: everything found, or only what the entrypoint uses. Stamped into the
+    /// SBOMs (`stella:sbom:view`) so a verification policy can require a view.
+    #[serde(default, skip_serializing_if = "InventoryView::is_inventory")]
+    pub view: InventoryView,
+}
+
+/// The view an [`Inventory`] shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InventoryView {
+    /// Everything found (each component flagged with whether the entrypoint uses it).
+    #[default]
+    Inventory,
+    /// Only what the entrypoint uses ([`crate::usage::usage_view`]).
+    Usage,
+}
+
+impl InventoryView {
+    /// The name stamped into SBOMs: `inventory` or `usage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InventoryView::Inventory => "inventory",
+            InventoryView::Usage => "usage",
+        }
+    }
+
+    fn is_inventory(&self) -> bool {
+        *self == InventoryView::Inventory
+    }
 }
 
 /// One native object in the image.

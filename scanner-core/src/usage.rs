@@ -351,6 +351,7 @@ pub fn usage_view(inv: &Inventory) -> Inventory {
             .filter(|n| n.used_by_entrypoint)
             .cloned()
             .collect(),
+        view: crate::model::InventoryView::Usage,
         ..inv.clone()
     }
 }

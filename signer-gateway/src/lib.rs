@@ -47,6 +47,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
+pub mod claims;
 pub mod dpop;
 pub mod dsse;
 pub mod jose;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -151,6 +151,22 @@ fn corpus_app_usage_view_is_node_its_libraries_and_the_app_modules() {
         .collect();
     assert!(spdx_names.contains("express") && spdx_names.contains("libc6"));
     assert!(!spdx_names.contains("libguava-java"));
+
+    // Each SBOM says which view it is (what `stella verify`'s `views:` policy reads).
+    let view_of = |cdx: &Value| {
+        cdx["metadata"]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "stella:sbom:view")
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(view_of(&cdx), Some(json!("inventory")));
+    assert_eq!(
+        view_of(&scan(&source, "usage", "cyclonedx-json")),
+        Some(json!("usage"))
+    );
+    assert_eq!(spdx["creationInfo"]["comment"], "stella:sbom:view=usage");
 }
 
 #[test]

@@ -107,6 +107,13 @@ fn verify_online_with_the_trusted_root_and_the_policy() {
     assert_eq!(att["predicateType"], "https://cyclonedx.org/bom");
     assert_eq!(att["discovery"], "layout");
     assert_eq!(att["claims"]["scanner"], "stella 0.1.0");
+    // The license the Signer signed under, stamped by `stella attest` from the PoE.
+    assert!(
+        att["claims"]["license_id"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("LIC-")),
+        "{v:#}"
+    );
     assert!(att["log"]["index"].is_u64(), "{v:#}");
     assert!(
         att["signer"]["issuer"].as_str().unwrap().ends_with("/dev"),
@@ -947,6 +954,13 @@ fn org_signing_key_from_tuf_with_rotation_grace_and_retirement() {
     let src = &v["subjects"][0]["attestations"][0]["signer"]["keySource"];
     assert_eq!(src["tuf"], "org-signing-key-v1.pub", "{v:#}");
     assert_eq!(src["status"], "active", "{v:#}");
+    // `stella attest --policy FILE` stamped the policy's digest; the claims show it.
+    let gate = std::fs::read(dir.join("gate-policy.yaml")).unwrap();
+    assert_eq!(
+        v["subjects"][0]["attestations"][0]["claims"]["policy_digest"],
+        format!("sha256:{}", hex(&Sha256::digest(&gate))),
+        "{v:#}"
+    );
 
     // Rotation: a new key becomes active, the old one is in grace for 14 days and still trusted.
     let new_pub = dir.join("org-signing-key-v2.pub");
@@ -1009,6 +1023,8 @@ fn key_signed(dir: &Path, data: &Path, url: &str) -> (String, PathBuf, PathBuf) 
         br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}"#,
     )
     .unwrap();
+    let gate = dir.join("gate-policy.yaml");
+    std::fs::write(&gate, "predicateTypes: [cyclonedx]\n").unwrap();
     ok(stella(&[
         "attest",
         &image,
@@ -1020,6 +1036,8 @@ fn key_signed(dir: &Path, data: &Path, url: &str) -> (String, PathBuf, PathBuf) 
         url,
         "--key",
         &s(&dir.join("client.key")),
+        "--policy",
+        &s(&gate),
     ]));
     let (root, signer) = (dir.join("trusted_root.json"), dir.join("signer.pub"));
     ok(stella(&[

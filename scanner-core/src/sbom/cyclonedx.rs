@@ -103,6 +103,7 @@ fn document(report: &ScanReport, catalog: &Catalog<'_>, serial: Option<&str>) ->
             "component": subject_component(&report.subject, &subject_ref),
             "properties": [
                 property("stella:scan:sourceKind", source_kind(report.subject.kind)),
+                property("stella:sbom:view", report.inventory.view.as_str()),
             ],
         }),
     );

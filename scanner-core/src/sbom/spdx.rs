@@ -201,6 +201,7 @@ fn document(
             "created": created,
             "creators": [tool, "Organization: Stella Ops"],
             "licenseListVersion": license_list_version(),
+            "comment": format!("stella:sbom:view={}", report.inventory.view.as_str()),
         }),
     );
     doc.insert("packages".into(), packages.into());

@@ -350,6 +350,33 @@ async fn sign_dsse(
         check_statement(statement).map_err(|e| deny(&audit, ApiError::invalid_request(e)))?;
     audit.image_digests = subjects.iter().map(|(_, d)| d.clone()).collect();
     audit.predicate_type = Some(predicate_type.clone());
+    // Claims the SBOM stamps about its attestation must be this request's: the license of the
+    // PoE, the policy digest the request names.
+    let predicate = &statement["predicate"];
+    if let Some(claimed) = crate::claims::read(predicate, crate::claims::LICENSE_ID) {
+        if claimed != ent.license_id {
+            return Err(deny(
+                &audit,
+                ApiError::invalid_request(format!(
+                    "the SBOM claims license {claimed} ({}), and the PoE is for license {}",
+                    crate::claims::LICENSE_ID,
+                    ent.license_id
+                )),
+            ));
+        }
+    }
+    if let Some(claimed) = crate::claims::read(predicate, crate::claims::POLICY_DIGEST) {
+        if audit.policy_digest.as_deref() != Some(claimed) {
+            return Err(deny(
+                &audit,
+                ApiError::invalid_request(format!(
+                    "the SBOM claims policy digest {claimed} ({}), and the request names {}",
+                    crate::claims::POLICY_DIGEST,
+                    audit.policy_digest.as_deref().unwrap_or("none")
+                )),
+            ));
+        }
+    }
     let allow = optok.claims.raw.get("stella_allow");
     let patterns = |name: &str| -> Vec<String> {
         allow

@@ -483,7 +483,7 @@ async fn quotas_and_sizes() {
 #[tokio::test]
 async fn identity_rules_limit_what_is_signed() {
     let h = Harness::start().await;
-    let (_, lt) = h.license("team");
+    let (license, lt) = h.license("team");
     let c = Client::new(&h.url);
     let optok = c.optok(&github_token(&h, |_, _| {})).await;
     let poe = c.poe(&lt).await;
@@ -508,6 +508,36 @@ async fn identity_rules_limit_what_is_signed() {
     let a = c.sign(&optok, Some(&poe), &bad).await;
     assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
     assert_eq!(h.signed_count(), 0);
+
+    // Claims the SBOM stamps about its attestation must be the request's own: the PoE's license,
+    // the policy digest the request names.
+    let stamped = |license: &str, policy: Option<&str>| {
+        let mut st = statement(IMAGE, "https://cyclonedx.org/bom");
+        let mut props = vec![json!({"name": "stella:attestation:licenseId", "value": license})];
+        if let Some(d) = policy {
+            props.push(json!({"name": "stella:attestation:policyDigest", "value": d}));
+        }
+        st["statement"]["predicate"] =
+            json!({"bomFormat": "CycloneDX", "metadata": {"properties": props}});
+        st
+    };
+    let a = c
+        .sign(&optok, Some(&poe), &stamped("LIC-FORGED", None))
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
+    assert!(format!("{a:?}").contains("LIC-FORGED"), "{a:?}");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let a = c
+        .sign(&optok, Some(&poe), &stamped(&license, Some(&digest)))
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{a:?}");
+    assert!(format!("{a:?}").contains("policy digest"), "{a:?}");
+    assert_eq!(h.signed_count(), 0);
+    let mut good = stamped(&license, Some(&digest));
+    good["policy_digest"] = json!(digest);
+    let a = c.sign(&optok, Some(&poe), &good).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(h.signed_count(), 1);
 }
 
 #[tokio::test]
