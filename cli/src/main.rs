@@ -5,11 +5,14 @@
 
 mod attest;
 mod cp;
+mod demo;
+mod github;
 mod image;
 mod referrers;
 mod release;
 mod scan;
 mod serve;
+mod summary;
 mod trust;
 mod trust_bundle;
 mod tuf_cmd;
@@ -67,10 +70,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole loop on the embedded default, in one process: copy an image, scan it, start the
+    /// stack, attach the SBOM, attest, verify online and offline, and show a tampered copy fail.
+    #[command(after_help = demo::AFTER_HELP)]
+    Demo(demo::DemoArgs),
     /// Scan an image, a layer or a root file system and write its SBOM.
     #[command(after_help = scan::AFTER_HELP)]
     Scan(scan::ScanArgs),
-    /// Attach SBOMs to images and fetch them back (OCI 1.1 referrers).
+    /// Attach SBOMs to images and fetch them back (OCI 1.1 referrers); submit them to GitHub.
     #[command(subcommand)]
     Sbom(referrers::SbomCommand),
     /// List what refers to an image: SBOMs, attestations, signatures.
@@ -106,6 +113,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Sbom(command) => referrers::run_sbom(command),
         Command::Referrers(args) => referrers::run_referrers(args),

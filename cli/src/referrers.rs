@@ -35,6 +35,9 @@ pub enum SbomCommand {
     /// Fetch the newest SBOM attached to an image.
     #[command(after_help = AFTER_HELP)]
     Pull(PullArgs),
+    /// Submit an SBOM's packages to GitHub's dependency graph (Dependency Submission API).
+    #[command(name = "submit-github", after_help = crate::github::AFTER_HELP)]
+    SubmitGithub(crate::github::SubmitArgs),
 }
 
 /// `--type` of `sbom push`.
@@ -140,6 +143,7 @@ pub fn run_sbom(command: SbomCommand) -> u8 {
     report(match command {
         SbomCommand::Push(args) => push(&args),
         SbomCommand::Pull(args) => pull(&args),
+        SbomCommand::SubmitGithub(args) => crate::github::submit(&args),
     })
 }
 

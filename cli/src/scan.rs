@@ -80,6 +80,18 @@ pub struct ScanArgs {
     /// (JSON array or a command line), for the usage view. Images use their own config.
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
+    /// Append `sbom-path=FILE` and `component-count=N` to FILE (GitHub's `$GITHUB_OUTPUT`, a GitLab
+    /// dotenv report).
+    #[arg(long, value_name = "FILE", env = "STELLA_OUTPUTS")]
+    pub outputs: Option<PathBuf>,
+    /// Add a document-level property NAME=VALUE (CycloneDX `metadata.properties`, an SPDX
+    /// `creationInfo.comment` line), e.g. GitLab's `gitlab:meta:schema_version=1`; repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Append a Markdown summary (components by ecosystem and by layer) to FILE (GitHub's
+    /// `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 /// `--view` values.
@@ -100,6 +112,16 @@ fn entrypoint_arg(arg: Option<&str>) -> Option<ImageConfig> {
         entrypoint: argv,
         ..ImageConfig::default()
     })
+}
+
+/// Parses `NAME=VALUE` (a non-empty name without control characters).
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.trim().is_empty() && !s.chars().any(char::is_control) => {
+            Ok((n.trim().to_owned(), v.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
 }
 
 /// Parses `123`, `64K`, `512M`, `64G`, `1T` (powers of 1024).
@@ -251,7 +273,58 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
         Format::Table => sbom::table::to_table(&report).into_bytes(),
         Format::Json => sbom::table::to_json(&report),
     };
-    write_output(args.output.as_deref(), &bytes)
+    let bytes = with_properties(bytes, &args.property, args.format)?;
+    write_output(args.output.as_deref(), &bytes)?;
+    if args.outputs.is_some() || args.summary.is_some() {
+        let s = crate::summary::Summary::of_report(&report);
+        if let Some(path) = &args.outputs {
+            let sbom_path = args
+                .output
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            crate::summary::append(
+                path,
+                &format!(
+                    "sbom-path={}\ncomponent-count={}\n",
+                    sbom_path.replace(['\n', '\r'], " "),
+                    s.components
+                ),
+            )
+            .map_err(|e| Failure::new(exit::OUTPUT, e))?;
+        }
+        if let Some(path) = &args.summary {
+            crate::summary::append(path, &s.markdown(&args.source))
+                .map_err(|e| Failure::new(exit::OUTPUT, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds `--property` values to a CycloneDX or SPDX document (unchanged without any).
+fn with_properties(
+    bytes: Vec<u8>,
+    properties: &[(String, String)],
+    format: Format,
+) -> Result<Vec<u8>, Failure> {
+    if properties.is_empty() {
+        return Ok(bytes);
+    }
+    if !matches!(format, Format::CyclonedxJson | Format::SpdxJson) {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--property needs --format cyclonedx-json or spdx-json",
+        ));
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::new(exit::FAILURE, format!("the SBOM written is not JSON: {e}")))?;
+    for (name, value) in properties {
+        signer_gateway::claims::stamp(&mut doc, name, value);
+    }
+    let mut out =
+        serde_json::to_vec_pretty(&doc).map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+    out.push(b'\n');
+    Ok(out)
 }
 
 pub(crate) fn source_date_epoch() -> Result<Option<i64>, Failure> {

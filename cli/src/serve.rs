@@ -50,22 +50,22 @@ pub struct ServeArgs {
     config: Option<PathBuf>,
 }
 
-pub fn run_serve(args: ServeArgs) -> u8 {
-    init_tracing();
-    // The embedded default (no configuration file) runs the dev identity for the local user.
-    let args_config_none = args.config.is_none();
-    let opts = ServeOptions {
-        data_dir: args.data_dir.unwrap_or_else(default_data_dir),
-        listen: args.listen,
-        config: args.config,
+/// What `stella serve` runs: the Authority and Signer with the Attestor (log, TSA) attached, and a
+/// TUF repository made in `DATA_DIR/tuf` served as-is. Without a configuration file (the embedded
+/// default) the dev identity for the local user is on. `stella demo` runs the same, in-process.
+pub fn serve_options(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    config: Option<PathBuf>,
+) -> ServeOptions {
+    let attestor_dir = data_dir.clone();
+    ServeOptions {
+        dev_identity: config.is_none(),
+        data_dir,
+        listen,
+        config,
         roles: Roles::BOTH,
         authority_url: None,
-        attach: None,
-        dev_identity: args_config_none,
-    };
-    let data_dir = opts.data_dir.clone();
-    let attestor_dir = data_dir.clone();
-    let opts = ServeOptions {
         attach: Some(Attach(Arc::new(move |stack, url| {
             let cfg = AttestorConfig::from_json(&stack.cfg.attestor, url)?;
             let att = Attestor::open(&attestor_dir, cfg, keyless_trust(stack), system_clock_ms())
@@ -77,8 +77,17 @@ pub fn run_serve(args: ServeArgs) -> u8 {
             // request, and a missing one is a 404.
             Ok(routes.merge(crate::tuf_cmd::routes(attestor_dir.join("tuf"))))
         }))),
-        ..opts
-    };
+    }
+}
+
+pub fn run_serve(args: ServeArgs) -> u8 {
+    init_tracing();
+    let opts = serve_options(
+        args.data_dir.unwrap_or_else(default_data_dir),
+        args.listen,
+        args.config,
+    );
+    let data_dir = opts.data_dir.clone();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
