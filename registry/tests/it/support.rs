@@ -339,6 +339,10 @@ pub struct Request {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// The request body as sent (a POST form's fields are also in `query`); read by the cli's e2e
+    /// tests, which share this harness.
+    #[allow(dead_code)]
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -456,6 +460,7 @@ fn serve_one(conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
         path,
         query,
         headers,
+        body,
     });
     let mut out = conn;
     write!(
