@@ -1006,3 +1006,63 @@ fn attest_signs_the_build_time_sbom_per_platform_and_explains_when_there_is_none
         "{err}"
     );
 }
+
+/// A job without `permissions: id-token: write` is told so: by the attest action before anything
+/// runs (no OIDC endpoint in its environment), and by `stella attest` when GitHub's endpoint refuses.
+#[test]
+fn a_missing_id_token_permission_is_named() {
+    let work = tempdir();
+    let w = work.path();
+    let out = Command::new("bash")
+        .arg(repo_root().join("actions/attest/attest.sh"))
+        .env("PATH", stella_dir())
+        .env("INPUT_IMAGE", "oci:/nonexistent:app")
+        .env("INPUT_SERVER", "http://127.0.0.1:9")
+        .env("INPUT_POE", "a.b.c")
+        .env("INPUT_KEY", "-----BEGIN PRIVATE KEY-----")
+        .env("RUNNER_TEMP", w)
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .env_remove("STELLA_ID_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("add 'permissions: id-token: write' to the job"),
+        "{}",
+        text(&out)
+    );
+
+    // GitHub's endpoint answers 403 when the permission is missing.
+    let oidc = TinyServer::start(|_| Reply::new(403, "{\"message\":\"forbidden\"}"));
+    let layout = w.join("layout");
+    debian_image(&layout, &[("base-files", "12.4")]);
+    let sbom = w.join("sbom.json");
+    std::fs::write(&sbom, r#"{"bomFormat":"CycloneDX","specVersion":"1.6"}"#).unwrap();
+    let out = crate::common::stella_env(
+        &[
+            "attest",
+            &format!("oci:{}:app", layout.display()),
+            "--sbom",
+            sbom.to_str().unwrap(),
+            "--server",
+            "http://127.0.0.1:9",
+            "--key",
+            w.join("k.pem").to_str().unwrap(),
+        ],
+        &[
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                &format!("http://127.0.0.1:{}/token", oidc.port),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permissions: id-token: write"),
+        "{}",
+        text(&out)
+    );
+}
