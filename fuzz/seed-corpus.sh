@@ -116,3 +116,7 @@ b = json.load(open(sys.argv[1]))["verificationMaterial"]["tlogEntries"][0]["cano
 sys.stdout.buffer.write(b"\x01" + base64.b64decode(b))
 PY
 fi
+
+# bom_index: the golden index of the synthetic SBOM (kept as a hex dump).
+mkdir -p corpus/bom_index
+xxd -r -p ../bomindex/tests/golden/synthetic.bomidx.hex >corpus/bom_index/synthetic.bomidx

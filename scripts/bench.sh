@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Speed and memory, side by side with Trivy (offline) on the same inputs in the same run.
 # For each input, stella and Trivy run alternately RUNS times (default 7); the medians of wall time
-# and peak RSS are reported with the ratio trivy/stella (> 1 means stella is faster).
+# and peak RSS are reported with the ratio trivy/stella (> 1 means stella is faster). Cold scans: stella
+# runs with --no-cache (scripts/bench-cache.sh measures the layer cache).
 #
 #   scripts/bench.sh [RUNS]        (needs the corpus: tests/run.sh or tests/corpus/build-corpus.sh)
 set -euo pipefail
@@ -32,10 +33,10 @@ for spec in "${inputs[@]}"; do
   IFS='|' read -r name src targs <<<"$spec"
   : >"$out/s"; : >"$out/t"
   # One warm-up each (page cache), then alternate.
-  "$stella" scan "$src" -o "$out/s.json" -q
+  "$stella" scan "$src" -o "$out/s.json" -q --no-cache
   bash tests/corpus/trivy-offline.sh $targs --format cyclonedx -o "$out/t.json"
   for _ in $(seq "$RUNS"); do
-    measure "$out/s" "$stella" scan "$src" -o "$out/s.json" -q
+    measure "$out/s" "$stella" scan "$src" -o "$out/s.json" -q --no-cache
     # shellcheck disable=SC2086
     measure "$out/t" bash tests/corpus/trivy-offline.sh $targs --format cyclonedx -o "$out/t.json"
   done

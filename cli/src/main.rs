@@ -4,8 +4,10 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod attest;
+mod bom_index;
 mod cp;
 mod demo;
+mod diff;
 mod github;
 mod image;
 mod referrers;
@@ -76,7 +78,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Scan an image, a layer or a root file system and write its SBOM.
     #[command(after_help = scan::AFTER_HELP)]
-    Scan(scan::ScanArgs),
+    Scan(scan::ScanCommand),
+    /// What changed between two images (or SBOMs): image, layers by diffID, packages added,
+    /// removed and version-changed, each attributed to the layer that caused it.
+    #[command(after_help = diff::AFTER_HELP)]
+    Diff(diff::DiffArgs),
     /// Attach SBOMs to images and fetch them back (OCI 1.1 referrers); submit them to GitHub.
     #[command(subcommand)]
     Sbom(referrers::SbomCommand),
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Sbom(command) => referrers::run_sbom(command),
         Command::Referrers(args) => referrers::run_referrers(args),
         Command::Image(command) => image::run(command),

@@ -38,6 +38,13 @@ pub enum SbomCommand {
     /// Submit an SBOM's packages to GitHub's dependency graph (Dependency Submission API).
     #[command(name = "submit-github", after_help = crate::github::AFTER_HELP)]
     SubmitGithub(crate::github::SubmitArgs),
+    /// Build the BOM-Index sidecar of a CycloneDX SBOM (purl table + roaring bitmaps); optionally
+    /// attach it to the image as a referrer.
+    #[command(after_help = crate::bom_index::INDEX_AFTER_HELP)]
+    Index(crate::bom_index::IndexArgs),
+    /// Look up purls, purl prefixes or a whole purl list (a join) in a BOM-Index.
+    #[command(name = "index-query", after_help = crate::bom_index::QUERY_AFTER_HELP)]
+    IndexQuery(crate::bom_index::QueryArgs),
 }
 
 /// `--type` of `sbom push`.
@@ -144,6 +151,8 @@ pub fn run_sbom(command: SbomCommand) -> u8 {
         SbomCommand::Push(args) => push(&args),
         SbomCommand::Pull(args) => pull(&args),
         SbomCommand::SubmitGithub(args) => crate::github::submit(&args),
+        SbomCommand::Index(args) => crate::bom_index::index(&args),
+        SbomCommand::IndexQuery(args) => crate::bom_index::query(&args),
     })
 }
 

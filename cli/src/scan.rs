@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use registry::{BlobLocation, ResolveOptions, ResolvedImage};
 use registry::{Platform, Source};
+use scanner_core::cache::{DiskCache, LayerCache};
 use scanner_core::dirfs::DirFs;
 use scanner_core::entrytrace::ImageConfig;
 use scanner_core::model::{Digest, Inventory, LayerInfo, ScanReport, SourceKind, Subject, Tool};
 use scanner_core::sbom;
-use scanner_core::scan::{scan_layers, LayerInput, ScanOptions};
+use scanner_core::scan::{scan_layers_cached, LayerInput, ScanOptions};
 
 use crate::exit;
 
@@ -94,6 +95,88 @@ pub struct ScanArgs {
     pub summary: Option<PathBuf>,
 }
 
+/// `stella scan`'s arguments: what [`ScanArgs`] says plus the layer cache options.
+#[derive(Debug, Args)]
+pub struct ScanCommand {
+    #[command(flatten)]
+    pub args: ScanArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// The per-layer cache options.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Per-layer cache directory: layers scanned before (same diffID, same analyzers) are not read
+    /// again. Default: $STELLA_CACHE_DIR, else $XDG_CACHE_HOME/stella/layers, else
+    /// ~/.cache/stella/layers.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use the layer cache (a cold scan that stores nothing).
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// Bound on the layer cache's size; least recently used layers are evicted. Suffixes K, M, G, T
+    /// (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    pub cache_max_size: u64,
+}
+
+impl Default for CacheArgs {
+    fn default() -> Self {
+        CacheArgs {
+            cache_dir: None,
+            no_cache: false,
+            cache_max_size: 2 << 30,
+        }
+    }
+}
+
+/// The layer cache `stella scan` uses, or `None` (with a warning when one was wanted but the
+/// directory cannot be used: the scan never fails for the cache).
+fn layer_cache(args: &CacheArgs) -> Option<DiskCache> {
+    if args.no_cache {
+        return None;
+    }
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| env("STELLA_CACHE_DIR"))
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("stella/layers")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache/stella/layers")));
+    let Some(dir) = dir else {
+        eprintln!(
+            "stella: warning: no cache directory (set STELLA_CACHE_DIR or HOME); scanning \
+             without the layer cache"
+        );
+        return None;
+    };
+    match DiskCache::open(&dir, args.cache_max_size) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!(
+                "stella: warning: layer cache {} unusable ({e}); scanning without it",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// Prints what went wrong with cache entries (a corrupt one was deleted and its layer read).
+fn warn_cache(cache: Option<&DiskCache>, quiet: bool) {
+    let Some(c) = cache else { return };
+    for w in c.take_warnings() {
+        if !quiet {
+            eprintln!("stella: warning: {w}");
+        }
+    }
+}
+
 /// `--view` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ViewArg {
@@ -163,8 +246,8 @@ impl Failure {
     }
 }
 
-pub fn run(args: ScanArgs) -> u8 {
-    match scan(&args) {
+pub fn run(command: ScanCommand) -> u8 {
+    match scan(&command.args, &command.cache) {
         Ok(()) => exit::OK,
         Err(f) => {
             eprintln!("stella: error: {}", f.message);
@@ -173,7 +256,18 @@ pub fn run(args: ScanArgs) -> u8 {
     }
 }
 
-fn scan(args: &ScanArgs) -> Result<(), Failure> {
+fn scan(args: &ScanArgs, cache: &CacheArgs) -> Result<(), Failure> {
+    let report = report_with(args, cache)?;
+    write_report(args, &report)
+}
+
+/// Scans `args.source` into the report `stella scan` writes (also used by `stella diff`).
+pub(crate) fn report(args: &ScanArgs) -> Result<ScanReport, Failure> {
+    report_with(args, &CacheArgs::default())
+}
+
+/// [`report`] with the given layer cache options.
+pub(crate) fn report_with(args: &ScanArgs, cache_args: &CacheArgs) -> Result<ScanReport, Failure> {
     let source = Source::parse(&args.source).map_err(|e| Failure::new(exit::SOURCE, e))?;
     let source_date_epoch = source_date_epoch()?;
     let progress = std::io::stderr().is_terminal() && !args.quiet;
@@ -210,8 +304,15 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
                 }),
             };
             opts.entrypoint = entrypoint_arg(args.entrypoint.as_deref());
-            let scanned = scan_layers(&[layer], &opts, &progress_fn(progress))
-                .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            let cache = layer_cache(cache_args);
+            let scanned = scan_layers_cached(
+                &[layer],
+                &opts,
+                cache.as_ref().map(|c| c as &dyn LayerCache),
+                &progress_fn(progress),
+            )
+            .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            warn_cache(cache.as_ref(), args.quiet);
             let subject = Subject {
                 layers: scanned.layers,
                 ..Subject::new(SourceKind::Layer, file_name(path))
@@ -227,8 +328,15 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
                 working_dir: image.config.working_dir.clone(),
                 env: image.config.env.clone().unwrap_or_default(),
             });
-            let scanned = scan_layers(&inputs, &opts, &progress_fn(progress))
-                .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            let cache = layer_cache(cache_args);
+            let scanned = scan_layers_cached(
+                &inputs,
+                &opts,
+                cache.as_ref().map(|c| c as &dyn LayerCache),
+                &progress_fn(progress),
+            )
+            .map_err(|e| Failure::new(exit::SOURCE, e))?;
+            warn_cache(cache.as_ref(), args.quiet);
             let created = image
                 .config
                 .created
@@ -258,7 +366,7 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
             scanner_core::usage::usage_view(&inventory)
         }
     };
-    let report = ScanReport {
+    Ok(ScanReport {
         subject,
         inventory,
         created: source_date_epoch.or(created).unwrap_or(0),
@@ -266,17 +374,20 @@ fn scan(args: &ScanArgs) -> Result<(), Failure> {
             name: "stella".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         },
-    };
+    })
+}
+
+fn write_report(args: &ScanArgs, report: &ScanReport) -> Result<(), Failure> {
     let bytes = match args.format {
-        Format::CyclonedxJson => sbom::cyclonedx::to_cyclonedx_json(&report),
-        Format::SpdxJson => sbom::spdx::to_spdx_json(&report),
-        Format::Table => sbom::table::to_table(&report).into_bytes(),
-        Format::Json => sbom::table::to_json(&report),
+        Format::CyclonedxJson => sbom::cyclonedx::to_cyclonedx_json(report),
+        Format::SpdxJson => sbom::spdx::to_spdx_json(report),
+        Format::Table => sbom::table::to_table(report).into_bytes(),
+        Format::Json => sbom::table::to_json(report),
     };
     let bytes = with_properties(bytes, &args.property, args.format)?;
     write_output(args.output.as_deref(), &bytes)?;
     if args.outputs.is_some() || args.summary.is_some() {
-        let s = crate::summary::Summary::of_report(&report);
+        let s = crate::summary::Summary::of_report(report);
         if let Some(path) = &args.outputs {
             let sbom_path = args
                 .output
@@ -483,6 +594,24 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 
 /// Writes to stdout, or atomically to a file (temporary file in the same directory, then rename), so a
 /// failed run never leaves a half-written SBOM behind.
+/// Whether `path` names a character or block device, a FIFO or a socket: something an output must be
+/// written into, never replaced.
+pub(crate) fn is_device_or_pipe(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        std::fs::metadata(path).is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     let Some(path) = path else {
         let mut out = std::io::stdout().lock();
@@ -491,11 +620,20 @@ pub(crate) fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Fail
             .and_then(|()| out.flush())
             .map_err(|e| Failure::new(exit::OUTPUT, format!("cannot write to stdout: {e}")));
     };
+    let fail = |e: std::io::Error| Failure::new(exit::OUTPUT, format!("{}: {e}", path.display()));
+    if is_device_or_pipe(path) {
+        // `/dev/null`, `/dev/stdout`, a FIFO: written in place. Renaming a temporary file over it
+        // would replace the device with a regular file (as root, for everyone).
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+            .map_err(fail);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let fail = |e: std::io::Error| Failure::new(exit::OUTPUT, format!("{}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
     // Temporary files are created 0600; an SBOM is an ordinary, shareable output.
@@ -526,5 +664,42 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    /// An output that is a FIFO (like `/dev/null` or `/dev/stdout`, a special file) is written into,
+    /// not replaced by a renamed temporary file.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_to_a_pipe_are_written_in_place() {
+        use std::io::Read as _;
+        use std::os::unix::fs::FileTypeExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("out.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        assert!(super::is_device_or_pipe(&fifo));
+        assert!(!super::is_device_or_pipe(dir.path()));
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                std::fs::File::open(&fifo)
+                    .and_then(|mut f| f.read_to_end(&mut got))
+                    .expect("read the fifo");
+                got
+            })
+        };
+        assert!(super::write_output(Some(&fifo), b"sbom\n").is_ok());
+        assert_eq!(reader.join().expect("reader"), b"sbom\n");
+        let t = std::fs::metadata(&fifo).expect("still there").file_type();
+        assert!(t.is_fifo(), "the FIFO was replaced");
+        // A regular file is still replaced atomically.
+        let file = dir.path().join("sbom.json");
+        std::fs::write(&file, b"old").expect("write");
+        assert!(super::write_output(Some(&file), b"new").is_ok());
+        assert_eq!(std::fs::read(&file).expect("read"), b"new");
     }
 }

@@ -765,6 +765,16 @@ fn write_bundle(
             .map_err(|e| e.to_string())?;
     }
     tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+    if crate::scan::is_device_or_pipe(out) {
+        // Written into a device or pipe, never renamed over it.
+        let mut from = tmp.reopen().map_err(|e| e.to_string())?;
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(out)
+            .and_then(|mut to| std::io::copy(&mut from, &mut to))
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", out.display()));
+    }
     tmp.persist(out)
         .map_err(|e| format!("{}: {}", out.display(), e.error))?;
     Ok(())

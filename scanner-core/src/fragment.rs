@@ -453,7 +453,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<LayerChanges, FragmentErr
 }
 
 /// A stored path must be what the layer reader produces: root-relative, normalised, bounded.
-fn check_path(path: &str, limits: &Limits) -> Result<(), String> {
+pub(crate) fn check_path(path: &str, limits: &Limits) -> Result<(), String> {
     if path.is_empty() {
         return Err("empty path".into());
     }

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::sync::Mutex;
 
 use crate::analyzers;
+use crate::cache::{CachedLayer, LayerCache};
 use crate::dirfs::DirFs;
 use crate::entrytrace::ImageConfig;
 use crate::layer::{read_layer_with, LayerChanges, LayerError, Limits};
@@ -119,25 +120,39 @@ struct LayerDone {
     changes: LayerChanges,
     /// Package identities the layer's own databases list.
     identities: BTreeSet<Identity>,
+    /// SHA-256s of this layer's files a scan re-read earlier (from the cache), by relative path.
+    digests: Digests,
+    /// Blob digests known to hold this layer (see [`CachedLayer::blobs`]).
+    blobs: BTreeSet<Digest>,
 }
+
+/// SHA-256s of a layer's files by root-relative path (`None`: the layer gave no content).
+type Digests = BTreeMap<String, Option<Digest>>;
 
 /// What makes a package "the same" across layers: OS packages by kind, name, version and epoch; a
 /// language package also by namespace and the file it was read from (the same npm package can sit in
 /// several `node_modules`).
-type Identity = (
-    Option<PackageKind>,
-    Option<String>,
-    String,
-    String,
-    Option<u64>,
-    Option<String>,
-);
+type Identity = crate::cache::Identity;
 
 /// Scans an image's layers, bottom first. `progress` is called with (layers done, total) after each
 /// layer is read.
 pub fn scan_layers(
     layers: &[LayerInput<'_>],
     opts: &ScanOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ImageScan, ScanError> {
+    scan_layers_cached(layers, opts, None, progress)
+}
+
+/// [`scan_layers`] with a per-layer [`LayerCache`]: a layer whose diffID the image config declares
+/// (and whose blob digest the manifest states) is taken from the cache when it holds it, without
+/// opening the blob; every layer read is stored under the diffID its bytes hashed to. A cache entry
+/// that does not decode is deleted, warned about and the layer read instead, so the result is always
+/// the one [`scan_layers`] gives.
+pub fn scan_layers_cached(
+    layers: &[LayerInput<'_>],
+    opts: &ScanOptions,
+    cache: Option<&dyn LayerCache>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ImageScan, ScanError> {
     let total = layers.len();
@@ -156,7 +171,28 @@ pub fn scan_layers(
                 let Some(input) = layers.get(index) else {
                     return;
                 };
-                let done = read_one(index, input, &opts.limits);
+                let done = match cache.map(|c| (c, from_cache(c, input, &opts.limits))) {
+                    Some((_, Ok(hit))) => Ok(hit),
+                    Some((c, Err(prior))) => {
+                        read_one(index, input, &opts.limits).map(|mut done| {
+                            // Keep what the entry knew of other blobs of the same layer.
+                            // (The stored changes carry no blob digest: compare the rest.)
+                            let same = |p: &CachedLayer| {
+                                p.changes.entries == done.changes.entries
+                                    && p.changes.diagnostics == done.changes.diagnostics
+                                    && p.changes.uncompressed_size == done.changes.uncompressed_size
+                            };
+                            if let Some(prior) = prior.filter(|p| same(p)) {
+                                let prior = *prior;
+                                done.blobs.extend(prior.blobs);
+                                done.digests = prior.digests;
+                            }
+                            put(c, &done, &done.digests, &opts.limits);
+                            done
+                        })
+                    }
+                    None => read_one(index, input, &opts.limits),
+                };
                 let failed = done.is_err();
                 if let Ok(mut r) = results.lock() {
                     r.insert(index, done);
@@ -176,6 +212,8 @@ pub fn scan_layers(
     let mut overlay = Overlay::new(&opts.limits);
     let mut infos = Vec::with_capacity(total);
     let mut per_layer = Vec::with_capacity(total);
+    let mut known = Vec::with_capacity(total);
+    let mut dones = Vec::with_capacity(total);
     let mut diagnostics = Vec::new();
     for (index, input) in layers.iter().enumerate() {
         // Workers take layers in order and stop after a failure, so a layer that was never read
@@ -205,17 +243,31 @@ pub fn scan_layers(
             size: input.size,
             created_by: input.created_by.clone(),
         });
-        per_layer.push(done.identities);
+        per_layer.push(done.identities.clone());
+        known.push(done.digests.clone());
+        // Kept only to store digests learned below.
+        dones.push(cache.is_some().then_some(done));
     }
 
+    let learned = Mutex::new(BTreeMap::new());
     let inventory = compose(
         &overlay,
         &infos,
         &per_layer,
         diagnostics,
         opts.entrypoint.as_ref(),
-        &|missing| rehash(layers, &overlay, missing, &opts.limits),
+        &|missing| rehash(layers, &overlay, missing, &opts.limits, &known, &learned),
     )?;
+    // Digests a scan had to read a blob for are kept with the layer, so the next scan needs no blob.
+    if let Some(c) = cache {
+        for (index, digests) in learned.into_inner().unwrap_or_default() {
+            if let Some(Some(done)) = dones.get(index) {
+                let mut all = done.digests.clone();
+                all.extend(digests);
+                put(c, done, &all, &opts.limits);
+            }
+        }
+    }
     Ok(ImageScan {
         inventory,
         layers: infos,
@@ -332,23 +384,36 @@ pub fn scan_changes(
 /// Re-reads the layers that last wrote the unowned native files (`paths`, absolute) and returns their
 /// SHA-256s. Only these few files need a digest, so hashing every binary during the first pass is
 /// avoided; in the common image (every binary owned by a package) this reads nothing.
+///
+/// A digest `known` already holds (from the cache) is taken from there; the ones read are added to
+/// `learned`, by layer.
 fn rehash(
     layers: &[LayerInput<'_>],
     overlay: &Overlay,
     paths: &[String],
     limits: &Limits,
+    known: &[Digests],
+    learned: &Mutex<BTreeMap<usize, Digests>>,
 ) -> Result<BTreeMap<String, Digest>, ScanError> {
     let mut by_layer: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
     for p in paths {
         let rel = p.trim_start_matches('/');
         if let Some(n) = overlay.node(rel) {
-            by_layer
-                .entry(n.layer_index)
-                .or_default()
-                .insert(rel.to_owned());
+            match known.get(n.layer_index).and_then(|k| k.get(rel)) {
+                Some(Some(d)) => {
+                    out.insert(format!("/{rel}"), d.clone());
+                }
+                Some(None) => {}
+                None => {
+                    by_layer
+                        .entry(n.layer_index)
+                        .or_default()
+                        .insert(rel.to_owned());
+                }
+            }
         }
     }
-    let mut out = BTreeMap::new();
     for (index, wanted) in by_layer {
         let Some(input) = layers.get(index) else {
             continue;
@@ -366,15 +431,87 @@ fn rehash(
                 what,
                 source,
             })?;
+        let mut read = BTreeMap::new();
         for c in &changes.entries {
             if let crate::layer::Change::Entry(e) = c {
                 if let Some(content) = &e.content {
-                    out.insert(format!("/{}", e.path), Digest::sha256_of(content));
+                    read.insert(e.path.clone(), Digest::sha256_of(content));
                 }
             }
         }
+        if let Ok(mut l) = learned.lock() {
+            let for_layer = l.entry(index).or_default();
+            for p in &wanted {
+                for_layer.insert(p.clone(), read.get(p).cloned());
+            }
+        }
+        for (p, d) in read {
+            out.insert(format!("/{p}"), d);
+        }
     }
     Ok(out)
+}
+
+/// A layer from the cache, when the image states its diffID and blob digest and the cache holds a
+/// usable entry for that pair. Otherwise `Err` with the entry found for the diffID, if any (another
+/// blob of the same layer). An entry that does not decode is deleted (and warned about): a miss.
+fn from_cache(
+    cache: &dyn LayerCache,
+    input: &LayerInput<'_>,
+    limits: &Limits,
+) -> Result<LayerDone, Option<Box<CachedLayer>>> {
+    // Only a diffID the image config declares is looked up, and only for a blob a scan has seen
+    // hash to it: with no manifest digest the blob digest could only come from reading the blob.
+    let (Some(diff_id), Some(blob_digest)) = (&input.expected_diff_id, &input.expected_digest)
+    else {
+        return Err(None);
+    };
+    let key = crate::cache::key(diff_id, limits);
+    let bytes = cache.get(&key).ok_or(None)?;
+    let cached = match crate::cache::decode(&bytes, &key, diff_id, limits) {
+        Ok(cached) => cached,
+        Err(e) => {
+            cache.remove(&key);
+            cache.warn(format!(
+                "layer cache entry for {diff_id} is unusable ({e}); deleted, the layer is read again"
+            ));
+            return Err(None);
+        }
+    };
+    if !cached.blobs.contains(blob_digest) {
+        return Err(Some(Box::new(cached)));
+    }
+    let CachedLayer {
+        mut changes,
+        digests,
+        identities,
+        blobs,
+    } = cached;
+    changes.blob_digest = blob_digest.clone();
+    Ok(LayerDone {
+        changes,
+        identities,
+        digests,
+        blobs,
+    })
+}
+
+/// Stores a layer under the diffID its bytes hashed to, with the file digests `digests`.
+fn put(cache: &dyn LayerCache, done: &LayerDone, digests: &Digests, limits: &Limits) {
+    if done.changes.diff_id.0.is_empty() {
+        return;
+    }
+    let key = crate::cache::key(&done.changes.diff_id, limits);
+    let layer = CachedLayer {
+        changes: LayerChanges {
+            blob_digest: Digest(String::new()),
+            ..done.changes.clone()
+        },
+        digests: digests.clone(),
+        identities: done.identities.clone(),
+        blobs: done.blobs.clone(),
+    };
+    cache.put(&key, &crate::cache::encode(&key, &layer));
 }
 
 /// SHA-256s of a rootfs's unowned native files, read again from the directory.
@@ -447,6 +584,8 @@ fn read_one(index: usize, input: &LayerInput<'_>, limits: &Limits) -> Result<Lay
     let own = analyzers::analyze(&LayerView::new(&changes, limits));
     let identities = own.packages.iter().map(identity_of).collect();
     Ok(LayerDone {
+        digests: BTreeMap::new(),
+        blobs: BTreeSet::from([changes.blob_digest.clone()]),
         changes,
         identities,
     })

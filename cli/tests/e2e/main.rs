@@ -27,11 +27,14 @@ mod support;
 mod pg_cluster;
 
 mod bad_input;
+mod bom_index;
+mod cache;
 mod ci_runners;
 mod corpus;
 mod cp;
 mod demo;
 mod determinism;
+mod diff;
 mod github_submit;
 mod image;
 mod referrers;

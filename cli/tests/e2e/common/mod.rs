@@ -36,10 +36,18 @@ pub fn stella(args: &[&str]) -> Output {
     stella_env(args, &[])
 }
 
-/// Runs `stella ARGS…` with extra environment variables.
+/// Runs `stella ARGS…` with extra environment variables. Each run gets an empty layer cache of its
+/// own (STELLA_CACHE_DIR, removed afterwards) unless `env` sets one, so parallel tests neither share
+/// ~/.cache nor see each other's layers.
 pub fn stella_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let cache = tempfile::Builder::new()
+        .prefix("stella-e2e-cache-")
+        .tempdir()
+        .expect("cache tempdir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stella"));
-    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
+    cmd.args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("STELLA_CACHE_DIR", cache.path());
     for (k, v) in env {
         cmd.env(k, v);
     }
