@@ -33,10 +33,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::facts::FileFacts;
-use crate::lang::native::NativeInfo;
+use crate::fragment::EncodedFacts;
 use crate::layer::{Change, Entry, EntryKind, LayerChanges, Limits};
-use crate::model::{hex, Diagnostic, Digest, Package, PackageKind};
+use crate::model::{hex, Diagnostic, Digest, PackageKind};
 
 /// Bump whenever an analyzer, extractor or the layer reader changes what it keeps from a layer: old
 /// entries then simply miss.
@@ -179,25 +178,7 @@ struct StoredEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    x: Option<Box<StoredFacts>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredFacts {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sha256: Option<Digest>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    packages: Vec<Package>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    native: Option<NativeInfo>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    rust_unaudited: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pe_version: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    script: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    diagnostics: Vec<Diagnostic>,
+    x: Option<Box<EncodedFacts>>,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -228,17 +209,7 @@ pub fn encode(key: &str, layer: &CachedLayer) -> Vec<u8> {
                     m: e.mode,
                     s: e.size,
                     c: e.content.as_ref().map(|b| b64().encode(b)),
-                    x: e.facts.as_ref().map(|f| {
-                        Box::new(StoredFacts {
-                            sha256: f.sha256.clone(),
-                            packages: f.packages.clone(),
-                            native: f.native.clone(),
-                            rust_unaudited: f.rust_unaudited,
-                            pe_version: f.pe_version.clone(),
-                            script: f.script.as_ref().map(|s| b64().encode(s)),
-                            diagnostics: f.diagnostics.clone(),
-                        })
-                    }),
+                    x: e.facts.as_ref().map(|f| Box::new(EncodedFacts::of(f))),
                 })
             }
         })
@@ -413,29 +384,7 @@ fn decode_change(
     };
     let facts = match e.x {
         None => None,
-        Some(x) => {
-            let x = *x;
-            if let Some(d) = &x.sha256 {
-                check_sha256(d).map_err(|r| bad(&p, r))?;
-            }
-            let script = match x.script {
-                None => None,
-                Some(s) => {
-                    Some(Arc::<[u8]>::from(b64().decode(s.as_bytes()).map_err(
-                        |err| bad(&p, format!("script is not base64: {err}")),
-                    )?))
-                }
-            };
-            Some(Arc::new(FileFacts {
-                sha256: x.sha256,
-                packages: x.packages,
-                native: x.native,
-                rust_unaudited: x.rust_unaudited,
-                pe_version: x.pe_version,
-                script,
-                diagnostics: x.diagnostics,
-            }))
-        }
+        Some(x) => Some(Arc::new(x.into_facts().map_err(|r| bad(&p, r))?)),
     };
     Ok(Change::Entry(Entry {
         path: p,

@@ -111,8 +111,9 @@ enum EncodedChange {
     },
 }
 
+/// A file's [`FileFacts`] as stored, in fragments and in layer-cache entries alike.
 #[derive(Serialize, Deserialize)]
-struct EncodedFacts {
+pub(crate) struct EncodedFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sha256: Option<Digest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -127,6 +128,47 @@ struct EncodedFacts {
     script: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     diagnostics: Vec<Diagnostic>,
+}
+
+impl EncodedFacts {
+    pub(crate) fn of(f: &FileFacts) -> EncodedFacts {
+        EncodedFacts {
+            sha256: f.sha256.clone(),
+            packages: f.packages.clone(),
+            native: f.native.clone(),
+            rust_unaudited: f.rust_unaudited,
+            pe_version: f.pe_version.clone(),
+            script: f.script.as_ref().map(|s| b64().encode(s)),
+            diagnostics: f.diagnostics.clone(),
+        }
+    }
+
+    /// The facts back, refusing a malformed SHA-256 or script; the error is the reason.
+    pub(crate) fn into_facts(self) -> Result<FileFacts, String> {
+        if let Some(d) = &self.sha256 {
+            let hex = d.0.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("bad sha256 {:?}", d.0));
+            }
+        }
+        let script = match self.script {
+            None => None,
+            Some(s) => Some(Arc::<[u8]>::from(
+                b64()
+                    .decode(s.as_bytes())
+                    .map_err(|e| format!("script is not base64: {e}"))?,
+            )),
+        };
+        Ok(FileFacts {
+            sha256: self.sha256,
+            packages: self.packages,
+            native: self.native,
+            rust_unaudited: self.rust_unaudited,
+            pe_version: self.pe_version,
+            script,
+            diagnostics: self.diagnostics,
+        })
+    }
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -259,17 +301,7 @@ pub fn encode_from(changes: &LayerChanges, source: &str) -> Vec<u8> {
                     m: e.mode,
                     s: e.size,
                     c: e.content.as_ref().map(|c| b64().encode(c)),
-                    x: e.facts.as_ref().map(|f| {
-                        Box::new(EncodedFacts {
-                            sha256: f.sha256.clone(),
-                            packages: f.packages.clone(),
-                            native: f.native.clone(),
-                            rust_unaudited: f.rust_unaudited,
-                            pe_version: f.pe_version.clone(),
-                            script: f.script.as_ref().map(|s| b64().encode(s)),
-                            diagnostics: f.diagnostics.clone(),
-                        })
-                    }),
+                    x: e.facts.as_ref().map(|f| Box::new(EncodedFacts::of(f))),
                 },
                 EntryKind::Dir => EncodedChange::Dir {
                     p: e.path.clone(),
@@ -404,32 +436,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<LayerChanges, FragmentErr
                 };
                 let facts = match x {
                     None => None,
-                    Some(x) => {
-                        let x = *x;
-                        let script = match x.script {
-                            None => None,
-                            Some(s) => {
-                                Some(Arc::<[u8]>::from(b64().decode(s.as_bytes()).map_err(
-                                    |e| bad(&p, format!("script is not base64: {e}")),
-                                )?))
-                            }
-                        };
-                        if let Some(d) = &x.sha256 {
-                            let hex = d.0.strip_prefix("sha256:").unwrap_or("");
-                            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                return Err(bad(&p, format!("bad sha256 {:?}", d.0)));
-                            }
-                        }
-                        Some(Arc::new(FileFacts {
-                            sha256: x.sha256,
-                            packages: x.packages,
-                            native: x.native,
-                            rust_unaudited: x.rust_unaudited,
-                            pe_version: x.pe_version,
-                            script,
-                            diagnostics: x.diagnostics,
-                        }))
-                    }
+                    Some(x) => Some(Arc::new(x.into_facts().map_err(|r| bad(&p, r))?)),
                 };
                 Change::Entry(Entry {
                     path: p,
